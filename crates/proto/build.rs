@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         // Ordered maps encode deterministically, so the bytes of two equal
         // requests are equal: idempotency compares request fingerprints.
-        .btree_map(["."])
+        .btree_map(".")
         .build_server(true)
         .build_client(true)
         .compile_fds(descriptors)?;

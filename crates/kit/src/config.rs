@@ -1,0 +1,106 @@
+//! Typed, layered configuration: each service declares defaults, then reads
+//! overrides from a [`Source`] (the process environment in production, a map
+//! in tests). A bad value stops start-up with a message naming the setting.
+
+use std::{collections::HashMap, fmt::Display, net::SocketAddr, str::FromStr, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {key}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Where settings come from.
+pub trait Source {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct Environment;
+
+impl Source for Environment {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned()
+    }
+}
+
+/// Reads `key` and parses it, or keeps `default` when unset.
+pub fn parse_or<T>(source: &dyn Source, key: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match source.get(key) {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|err: T::Err| ConfigError {
+            key: key.to_owned(),
+            reason: err.to_string(),
+            value,
+        }),
+    }
+}
+
+pub fn string_or(source: &dyn Source, key: &str, default: &str) -> String {
+    source.get(key).unwrap_or_else(|| default.to_owned())
+}
+
+/// Durations are written as whole seconds or with a unit: `500ms`, `30s`, `5m`, `2h`, `7d`.
+pub fn duration_or(source: &dyn Source, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match source.get(key) {
+        None => Ok(default),
+        Some(value) => parse_duration(&value).ok_or_else(|| ConfigError {
+            key: key.to_owned(),
+            value,
+            reason: "expected a duration such as 500ms, 30s, 5m, 2h or 7d".into(),
+        }),
+    }
+}
+
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => n,
+        "" | "s" => n.checked_mul(1_000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        "d" => n.checked_mul(86_400_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(millis))
+}
+
+pub fn addr_or(source: &dyn Source, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
+    let value = string_or(source, key, default);
+    value.parse().map_err(|err: std::net::AddrParseError| ConfigError {
+        key: key.to_owned(),
+        reason: err.to_string(),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_bad_values_name_the_key() {
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("soon"), None);
+        let source: HashMap<String, String> = [("X_PORT".to_owned(), "nope".to_owned())].into();
+        let err = parse_or::<u16>(&source, "X_PORT", 1).unwrap_err();
+        assert!(err.to_string().contains("X_PORT"), "{err}");
+    }
+}

@@ -1,0 +1,76 @@
+//! Database connections. SQLite (the embedded default) and PostgreSQL are
+//! reached through the same sea-orm API; this module hides where they differ.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+
+/// Opens the database at `url`, creating the SQLite file and its folder if
+/// needed.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10));
+    if is_sqlite(url) {
+        if let Some(dir) = sqlite_path(url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned()))
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&dir)
+                .map_err(|err| DbErr::Custom(format!("cannot create {}: {err}", dir.display())))?;
+        }
+        // One connection serialises every transaction: SQLite allows a
+        // single writer, and a deferred transaction that upgrades to a
+        // writer can fail with SQLITE_BUSY instead of waiting. The embedded
+        // default favours correctness; PostgreSQL is the scalable backend.
+        options.max_connections(1).min_connections(1);
+    } else {
+        options.max_connections(max_connections).min_connections(1);
+    }
+    Database::connect(options).await
+}
+
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The URL without its password, for logs.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(
+            redacted("postgres://app:s3cret@db:5432/inbox"),
+            "postgres://app:***@db:5432/inbox"
+        );
+        assert_eq!(redacted("sqlite://data/inbox.db?mode=rwc"), "sqlite://data/inbox.db?mode=rwc");
+        assert_eq!(sqlite_path("sqlite://data/inbox.db?mode=rwc"), Some("data/inbox.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

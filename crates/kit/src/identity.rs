@@ -1,0 +1,73 @@
+//! Who is calling. Until token authentication lands (see docs/security.md),
+//! the caller names itself in request metadata: this is the documented
+//! development mode, never to be exposed beyond a laptop or a test.
+
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+use crate::ApiError;
+
+pub const ACCOUNT_HEADER: &str = "x-account-id";
+pub const USER_HEADER: &str = "x-user-id";
+/// Set by internal services (the inbox) calling on their own behalf, e.g. to
+/// consume every account's events.
+pub const SERVICE_HEADER: &str = "x-service";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub account_id: Option<String>,
+    pub user_id: Option<String>,
+    pub service: Option<String>,
+}
+
+impl Caller {
+    pub fn from_metadata(metadata: &MetadataMap) -> Self {
+        let read = |key: &str| {
+            metadata
+                .get(key)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.len() <= 128)
+                .map(str::to_owned)
+        };
+        Self {
+            account_id: read(ACCOUNT_HEADER),
+            user_id: read(USER_HEADER),
+            service: read(SERVICE_HEADER),
+        }
+    }
+
+    /// The account every query of this call is scoped to.
+    pub fn account(&self) -> Result<&str, ApiError> {
+        self.account_id.as_deref().ok_or_else(|| {
+            ApiError::Unauthenticated(format!("the call names no account (metadata {ACCOUNT_HEADER})"))
+        })
+    }
+
+    /// Who to record as the actor of a change: the user, else the service.
+    pub fn actor_id(&self) -> String {
+        self.user_id
+            .clone()
+            .or_else(|| self.service.clone())
+            .unwrap_or_else(|| "anonymous".to_owned())
+    }
+
+    pub fn is_service(&self) -> bool {
+        self.service.is_some()
+    }
+
+    /// Passes the end user's identity on to another service, adding ours.
+    pub fn forward(&self, service: &str, metadata: &mut MetadataMap) {
+        let mut put = |key: &'static str, value: &str| {
+            if let Ok(value) = MetadataValue::try_from(value) {
+                metadata.insert(key, value);
+            }
+        };
+        if let Some(account) = &self.account_id {
+            put(ACCOUNT_HEADER, account);
+        }
+        if let Some(user) = &self.user_id {
+            put(USER_HEADER, user);
+        }
+        put(SERVICE_HEADER, service);
+    }
+}

@@ -1,0 +1,124 @@
+//! The one gRPC server builder both services use: health, reflection, limits
+//! and the drain sequence.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::shutdown::Draining;
+
+/// Transport limits, shared by both services.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Calls without a `grpc-timeout` get this deadline.
+    pub default_timeout: Duration,
+    /// In-flight calls per connection before new ones wait.
+    pub concurrency_per_connection: usize,
+    /// How long in-flight calls may take to finish once draining starts.
+    pub drain_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            default_timeout: Duration::from_secs(30),
+            concurrency_per_connection: 256,
+            drain_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Health is served before the service is ready, as NOT_SERVING, and flips
+/// with [`Health::serving`] and [`Health::draining`].
+#[derive(Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    service_name: &'static str,
+}
+
+impl Health {
+    pub async fn serving(&self) {
+        self.set(ServingStatus::Serving).await;
+    }
+
+    pub async fn draining(&self) {
+        self.set(ServingStatus::NotServing).await;
+    }
+
+    async fn set(&self, status: ServingStatus) {
+        // "" is the whole server, as probes without a service name ask.
+        self.reporter.set_service_status("", status).await;
+        self.reporter.set_service_status(self.service_name, status).await;
+    }
+}
+
+/// Builds health and reflection; `service_name` is the fully qualified gRPC
+/// service name (e.g. `ticketing.v1.TicketingService`).
+pub async fn health_and_reflection(service_name: &'static str) -> Result<(Health, Routes), ServeError> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Health { reporter, service_name };
+    health.set(ServingStatus::NotServing).await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|err| ServeError::Reflection(err.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|err| ServeError::Reflection(err.to_string()))?;
+    let routes = Routes::new(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    Ok((health, routes))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reflection: {0}")]
+    Reflection(String),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves `routes` on `listener` until draining starts, then stops taking
+/// calls and gives in-flight ones `limits.drain_grace` to finish. Streams
+/// end themselves (with UNAVAILABLE) when they see the drain.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    health: Health,
+    limits: &Limits,
+    mut draining: Draining,
+) -> Result<(), ServeError> {
+    let mut drain_started = draining.clone();
+    let server = tonic::transport::Server::builder()
+        // Every call has a deadline, even when the client sets none.
+        .timeout(limits.default_timeout)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        // Dead peers are found and their streams freed.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_nodelay(true)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            draining.wait().await;
+            health.draining().await;
+        });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.map_err(ServeError::from),
+        _ = drain_started.wait() => {}
+    }
+    match tokio::time::timeout(limits.drain_grace, server).await {
+        Ok(result) => result.map_err(ServeError::from),
+        Err(_) => {
+            tracing::warn!(grace = ?limits.drain_grace, "drain grace period over; dropping remaining calls");
+            Ok(())
+        }
+    }
+}

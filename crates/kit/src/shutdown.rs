@@ -1,0 +1,71 @@
+//! Drain coordination. One [`Shutdown`] per process; every long-lived piece
+//! (the server, each stream, background consumers) holds a [`Draining`] and
+//! stops when it flips.
+
+use tokio::sync::watch;
+
+#[derive(Debug)]
+pub struct Shutdown {
+    tx: watch::Sender<bool>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self {
+            tx: watch::channel(false).0,
+        }
+    }
+
+    pub fn trigger(&self) {
+        self.tx.send_replace(true);
+    }
+
+    pub fn draining(&self) -> Draining {
+        Draining(self.tx.subscribe())
+    }
+}
+
+/// A handle that resolves once the process starts draining.
+#[derive(Debug, Clone)]
+pub struct Draining(watch::Receiver<bool>);
+
+impl Draining {
+    pub fn is_draining(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub async fn wait(&mut self) {
+        // An error means the Shutdown was dropped: treat it as a drain.
+        let _ = self.0.wait_for(|draining| *draining).await;
+    }
+}
+
+/// Resolves on SIGTERM (Kubernetes) or SIGINT (a terminal's Ctrl-C).
+pub async fn signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM; only SIGINT drains");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
