@@ -74,3 +74,54 @@ mod tests {
         assert_eq!(sqlite_path("sqlite::memory:"), None);
     }
 }
+
+/// Creates a plain (non-unique) index, for migrations.
+pub async fn create_index(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    table: &str,
+    name: &str,
+    columns: &[&str],
+) -> Result<(), DbErr> {
+    let mut index = sea_orm_migration::prelude::Index::create();
+    index.name(name).table(table.to_owned());
+    for column in columns {
+        index.col(column.to_string());
+    }
+    manager.create_index(index.to_owned()).await
+}
+
+/// What can go wrong inside a transaction: a refusal to pass to the caller,
+/// or a database error that the caller of the transaction may resolve (a
+/// unique violation means a concurrent writer won a race).
+#[derive(Debug)]
+pub enum TxError {
+    Api(crate::ApiError),
+    Db(DbErr),
+}
+
+impl TxError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, TxError::Db(err) if is_unique_violation(err))
+    }
+}
+
+impl From<crate::ApiError> for TxError {
+    fn from(err: crate::ApiError) -> Self {
+        TxError::Api(err)
+    }
+}
+
+impl From<DbErr> for TxError {
+    fn from(err: DbErr) -> Self {
+        TxError::Db(err)
+    }
+}
+
+impl From<TxError> for crate::ApiError {
+    fn from(err: TxError) -> Self {
+        match err {
+            TxError::Api(err) => err,
+            TxError::Db(err) => err.into(),
+        }
+    }
+}

@@ -12,5 +12,12 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod validate;
 
 pub use error::ApiError;
+
+/// A new resource id: a UUIDv7, so ids sort roughly by creation time and
+/// index inserts stay local.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

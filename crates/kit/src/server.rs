@@ -81,6 +81,8 @@ pub async fn health_and_reflection(service_name: &'static str) -> Result<(Health
 pub enum ServeError {
     #[error("reflection: {0}")]
     Reflection(String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(std::net::SocketAddr, std::io::Error),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }

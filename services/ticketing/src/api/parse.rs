@@ -1,0 +1,127 @@
+//! Request → use-case input. Every refusal names the offending field.
+
+use kit::{ApiError, validate};
+use proto::ticketing::v1 as pb;
+
+use crate::{
+    app::{NewAccount, NewTicket, TicketField, TicketFilterInput, TicketUpdate},
+    convert,
+    domain::ConversationFacts,
+};
+
+pub fn new_account(request: pb::CreateAccountRequest) -> Result<NewAccount, ApiError> {
+    let account = request.account.ok_or_else(|| ApiError::invalid("account", "is required"))?;
+    let created_at = match &account.create_time {
+        Some(ts) => kit::time::from_timestamp(ts)
+            .ok_or_else(|| ApiError::invalid("account.create_time", "is not a valid timestamp"))?,
+        None => kit::time::now_micros(),
+    };
+    Ok(NewAccount {
+        name: validate::required(&account.name, "account.name", validate::MAX_NAME_LEN)?,
+        tier: convert::tier(account.tier, "account.tier")?,
+        created_at,
+    })
+}
+
+pub fn conversation(snapshot: &pb::ConversationSnapshot, field: &str) -> Result<ConversationFacts, ApiError> {
+    Ok(ConversationFacts {
+        id: validate::id(&snapshot.id, &format!("{field}.id"))?,
+        subject: validate::optional(&snapshot.subject, &format!("{field}.subject"), validate::MAX_NAME_LEN)?
+            .unwrap_or_default(),
+        contact_id: validate::optional_id(&snapshot.contact_id, &format!("{field}.contact_id"))?,
+        owner_id: validate::optional_id(&snapshot.owner_id, &format!("{field}.owner_id"))?,
+        open: snapshot.open,
+        trashed: snapshot.trashed,
+    })
+}
+
+pub fn new_ticket(request: pb::CreateTicketRequest) -> Result<NewTicket, ApiError> {
+    let ticket = request.ticket.unwrap_or_default();
+    let conversation = request
+        .conversation
+        .as_ref()
+        .map(|c| conversation(c, "conversation"))
+        .transpose()?;
+    if conversation.is_none() && ticket.name.trim().is_empty() {
+        return Err(ApiError::invalid("ticket.name", "is required without a conversation"));
+    }
+    if !ticket.properties.is_empty() {
+        return Err(ApiError::Unimplemented("custom property values are not implemented yet".into()));
+    }
+    Ok(NewTicket {
+        name: validate::optional(&ticket.name, "ticket.name", validate::MAX_NAME_LEN)?.unwrap_or_default(),
+        description: validate::optional(&ticket.description, "ticket.description", validate::MAX_TEXT_LEN)?
+            .unwrap_or_default(),
+        pipeline_id: validate::optional_id(&ticket.pipeline_id, "ticket.pipeline_id")?,
+        stage_id: validate::optional_id(&ticket.stage_id, "ticket.stage_id")?,
+        priority: convert::priority(ticket.priority, "ticket.priority")?,
+        owner_id: validate::optional_id(&ticket.owner_id, "ticket.owner_id")?,
+        conversation,
+        surface: convert::surface(request.surface, "surface")?,
+    })
+}
+
+pub fn ticket_filter(request: &pb::ListTicketsRequest) -> Result<TicketFilterInput, ApiError> {
+    let owner_id = match request.owner_id.as_str() {
+        "" => None,
+        "none" => Some(None),
+        owner => Some(Some(validate::id(owner, "owner_id")?)),
+    };
+    Ok(TicketFilterInput {
+        pipeline_id: validate::optional_id(&request.pipeline_id, "pipeline_id")?,
+        stage_id: validate::optional_id(&request.stage_id, "stage_id")?,
+        owner_id,
+        conversation_id: validate::optional_id(&request.conversation_id, "conversation_id")?,
+        workspace: convert::workspace_filter(request.workspace, "workspace")?,
+        show_deleted: request.show_deleted,
+    })
+}
+
+pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, ApiError> {
+    let ticket = request.ticket.ok_or_else(|| ApiError::invalid("ticket", "is required"))?;
+    let mask = request
+        .update_mask
+        .ok_or_else(|| ApiError::invalid("update_mask", "is required: name the fields to change"))?;
+    if mask.paths.is_empty() {
+        return Err(ApiError::invalid("update_mask", "is required: name the fields to change"));
+    }
+    let mut fields = Vec::new();
+    for (i, path) in mask.paths.iter().enumerate() {
+        let field = match path.as_str() {
+            "name" => TicketField::Name,
+            "description" => TicketField::Description,
+            "stage_id" | "stage" => TicketField::Stage,
+            "priority" => TicketField::Priority,
+            "owner_id" | "owner" => TicketField::Owner,
+            p if p == "properties" || p.starts_with("properties.") => {
+                return Err(ApiError::Unimplemented(
+                    "updating custom property values is not implemented yet".into(),
+                ));
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    format!("update_mask.paths[{i}]"),
+                    format!("{other:?} is not an updatable ticket field"),
+                ));
+            }
+        };
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    if fields.contains(&TicketField::Stage) {
+        validate::id(&ticket.stage_id, "ticket.stage_id")?;
+    }
+    Ok(TicketUpdate {
+        id: validate::id(&ticket.id, "ticket.id")?,
+        expected_version: convert::parse_etag(&ticket.etag, "ticket.etag")?,
+        fields,
+        name: ticket.name,
+        description: validate::optional(&ticket.description, "ticket.description", validate::MAX_TEXT_LEN)?
+            .unwrap_or_default(),
+        stage_id: ticket.stage_id,
+        priority: convert::priority(ticket.priority, "ticket.priority")?,
+        owner_id: validate::optional_id(&ticket.owner_id, "ticket.owner_id")?,
+        surface: convert::surface(request.surface, "surface")?,
+    })
+}

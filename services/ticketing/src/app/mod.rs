@@ -1,0 +1,84 @@
+//! Use cases: each runs one change in one transaction, with its events and
+//! its idempotency record, and returns the API's view of the result.
+
+mod accounts;
+mod pipelines;
+mod tickets;
+
+use std::sync::Arc;
+
+use kit::{ApiError, identity::Caller};
+use proto::ticketing::v1 as pb;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use tokio::sync::watch;
+
+use crate::{config::Config, store::events::EventBatch};
+
+pub use accounts::NewAccount;
+pub use tickets::{NewTicket, TicketField, TicketFilterInput, TicketUpdate};
+
+/// Wakes event watchers after a commit. A counter in a watch channel: a
+/// watcher that was busy when it changed still sees the change.
+#[derive(Clone)]
+pub struct EventSignal(Arc<watch::Sender<u64>>);
+
+impl Default for EventSignal {
+    fn default() -> Self {
+        Self(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl EventSignal {
+    pub fn notify(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub signal: EventSignal,
+}
+
+impl App {
+    pub async fn begin(&self) -> Result<DatabaseTransaction, ApiError> {
+        Ok(self.db.begin().await?)
+    }
+
+    /// Appends the batch as the transaction's last statements, commits, and
+    /// wakes watchers.
+    pub async fn commit(&self, txn: DatabaseTransaction, batch: EventBatch) -> Result<Vec<pb::Event>, kit::db::TxError> {
+        let events = batch.append(&txn).await?;
+        txn.commit().await?;
+        if !events.is_empty() {
+            self.signal.notify();
+        }
+        Ok(events)
+    }
+}
+
+/// Who an event says acted.
+pub fn actor(caller: &Caller) -> pb::Actor {
+    let kind = if caller.user_id.is_some() {
+        pb::ActorKind::User
+    } else if caller.is_service() {
+        pb::ActorKind::Service
+    } else {
+        pb::ActorKind::Unspecified
+    };
+    pb::Actor {
+        kind: kind as i32,
+        id: caller.actor_id(),
+    }
+}
+
+/// Callers see only their own account, and a missing id and another
+/// account's id look the same.
+pub fn same_account(caller: &Caller, account_id: &str) -> bool {
+    caller.account_id.as_deref() == Some(account_id)
+}

@@ -1,0 +1,116 @@
+//! Ticketing settings: defaults, overridden by environment variables (names
+//! in the README). Validated once, at start-up.
+
+use std::{net::SocketAddr, time::Duration};
+
+use kit::config::{self, ConfigError, Source};
+
+use crate::domain::{HelpDeskPolicy, Tier};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub help_desk: HelpDeskPolicy,
+    pub stream: StreamConfig,
+    pub limits: kit::server::Limits,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// How often a watcher looks for new events when no commit woke it.
+    pub poll_interval: Duration,
+    /// How often an idle watcher hears the current heads.
+    pub progress_interval: Duration,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/ticketing.db?mode=rwc";
+
+impl Config {
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let limits = kit::server::Limits {
+            drain_grace: config::duration_or(source, "TICKETING_DRAIN_GRACE", Duration::from_secs(20))?,
+            ..Default::default()
+        };
+        Ok(Self {
+            listen: config::addr_or(source, "TICKETING_LISTEN", "127.0.0.1:50052")?,
+            database_url: config::string_or(source, "TICKETING_DATABASE_URL", DEFAULT_DATABASE_URL),
+            db_max_connections: config::parse_or(source, "TICKETING_DB_MAX_CONNECTIONS", 16)?,
+            help_desk: HelpDeskPolicy {
+                tiers: parse_tiers(source)?,
+                cutover_micros: parse_cutover(source)?,
+            },
+            stream: StreamConfig {
+                poll_interval: config::duration_or(source, "TICKETING_STREAM_POLL_INTERVAL", Duration::from_secs(1))?,
+                progress_interval: config::duration_or(
+                    source,
+                    "TICKETING_STREAM_PROGRESS_INTERVAL",
+                    Duration::from_secs(5),
+                )?,
+            },
+            limits,
+        })
+    }
+
+    /// Defaults with another database: what tests start from.
+    pub fn for_database(database_url: &str) -> Self {
+        let mut config = Self::from_source(&std::collections::HashMap::new()).expect("default settings are valid");
+        config.database_url = database_url.to_owned();
+        config
+    }
+}
+
+fn parse_tiers(source: &dyn Source) -> Result<Vec<Tier>, ConfigError> {
+    let key = "HELP_DESK_TIERS";
+    let Some(value) = source.get(key) else {
+        return Ok(HelpDeskPolicy::default().tiers);
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|tier| match tier.to_ascii_uppercase().as_str() {
+            "FREE" => Ok(Tier::Free),
+            "STARTER" => Ok(Tier::Starter),
+            "PROFESSIONAL" => Ok(Tier::Professional),
+            "ENTERPRISE" => Ok(Tier::Enterprise),
+            _ => Err(ConfigError {
+                key: key.into(),
+                value: value.clone(),
+                reason: format!("unknown tier {tier}; expected FREE, STARTER, PROFESSIONAL or ENTERPRISE"),
+            }),
+        })
+        .collect()
+}
+
+fn parse_cutover(source: &dyn Source) -> Result<i64, ConfigError> {
+    let key = "HELP_DESK_CUTOVER";
+    match source.get(key) {
+        None => Ok(HelpDeskPolicy::default().cutover_micros),
+        Some(value) => kit::time::parse_date(&value).ok_or_else(|| ConfigError {
+            key: key.into(),
+            value,
+            reason: "expected a date, YYYY-MM-DD".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let source: HashMap<String, String> = [("HELP_DESK_TIERS".to_owned(), "GOLD".to_owned())].into();
+        let err = Config::from_source(&source).unwrap_err();
+        assert!(err.to_string().contains("HELP_DESK_TIERS"), "{err}");
+        let source: HashMap<String, String> = [("TICKETING_LISTEN".to_owned(), "here".to_owned())].into();
+        assert!(Config::from_source(&source).unwrap_err().to_string().contains("TICKETING_LISTEN"));
+        let defaults = Config::from_source(&HashMap::new()).unwrap();
+        assert_eq!(defaults.listen.port(), 50052);
+        assert_eq!(defaults.help_desk, HelpDeskPolicy::default());
+    }
+}

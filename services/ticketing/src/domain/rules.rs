@@ -1,0 +1,204 @@
+//! The decisions of SPEC section 3. Each function names the rules it decides;
+//! callers turn the returned directives into events in the same transaction
+//! as the change.
+
+use super::model::*;
+
+/// Why a rule refuses a change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("conversation {0} is in trash")]
+    ConversationTrashed(String),
+    #[error("conversation {conversation_id} already has ticket {ticket_id}")]
+    ConversationHasTicket { conversation_id: String, ticket_id: String },
+    #[error("tickets of this account are managed in the help desk")]
+    ManagedInHelpDesk,
+    #[error("ticket {0} is in trash")]
+    TicketTrashed(String),
+}
+
+/// R10: whether an account manages its tickets in the help desk.
+pub fn manages_tickets_in_help_desk(policy: &HelpDeskPolicy, tier: Tier, created_at_micros: i64) -> bool {
+    policy.tiers.contains(&tier) && created_at_micros >= policy.cutover_micros
+}
+
+/// R10: managing an existing ticket through the inbox is refused for help
+/// desk accounts.
+pub fn check_management_surface(help_desk: bool, surface: Surface) -> Result<(), RuleError> {
+    if help_desk && surface == Surface::Inbox {
+        Err(RuleError::ManagedInHelpDesk)
+    } else {
+        Ok(())
+    }
+}
+
+/// The outcome of creating a ticket from a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreationPlan {
+    pub workspace: Workspace,
+    pub name: String,
+    pub owner_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub directives: Vec<Directive>,
+}
+
+/// What a caller asked for, before defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreationRequest {
+    pub name: String,
+    pub owner_id: Option<String>,
+    pub starts_closed: bool,
+}
+
+/// R1, R2, R10 (and R5 for a ticket created straight into a closed stage).
+/// `existing_ticket` is the conversation's ticket if it already has one.
+pub fn plan_creation(
+    request: &CreationRequest,
+    conversation: Option<&ConversationFacts>,
+    existing_ticket: Option<&str>,
+    help_desk: bool,
+) -> Result<CreationPlan, RuleError> {
+    let workspace = if help_desk { Workspace::HelpDesk } else { Workspace::Inbox };
+    let Some(conversation) = conversation else {
+        return Ok(CreationPlan {
+            workspace,
+            name: request.name.clone(),
+            owner_id: request.owner_id.clone(),
+            contact_id: None,
+            directives: Vec::new(),
+        });
+    };
+    if let Some(ticket_id) = existing_ticket {
+        return Err(RuleError::ConversationHasTicket {
+            conversation_id: conversation.id.clone(),
+            ticket_id: ticket_id.to_owned(),
+        });
+    }
+    if conversation.trashed {
+        return Err(RuleError::ConversationTrashed(conversation.id.clone()));
+    }
+    let mut directives = vec![Directive::new(&conversation.id, DirectiveAction::LinkTicket, "R1")];
+    if help_desk {
+        directives.push(Directive::new(&conversation.id, DirectiveAction::MoveToHelpDesk, "R10"));
+    }
+    if request.starts_closed && conversation.open {
+        directives.push(Directive::new(&conversation.id, DirectiveAction::Close, "R5"));
+    }
+    let name = if request.name.trim().is_empty() {
+        conversation.subject.clone()
+    } else {
+        request.name.clone()
+    };
+    Ok(CreationPlan {
+        workspace,
+        name,
+        owner_id: request.owner_id.clone().or_else(|| conversation.owner_id.clone()),
+        contact_id: conversation.contact_id.clone(),
+        directives,
+    })
+}
+
+/// R5 and R6: what moving a ticket between stages does to its conversations.
+pub fn stage_change_directives(was_closed: bool, now_closed: bool, conversations: &[LinkedConversation]) -> Vec<Directive> {
+    let live: Vec<&LinkedConversation> = conversations.iter().filter(|c| !c.trashed).collect();
+    match (was_closed, now_closed) {
+        // R5: every open conversation closes. Ticketing's view of "open" may
+        // lag the inbox, so it directs every live conversation; closing a
+        // closed conversation is a no-op in the inbox.
+        (false, true) => live
+            .iter()
+            .map(|c| Directive::new(&c.id, DirectiveAction::Close, "R5"))
+            .collect(),
+        // R6: reopen only when exactly one conversation remains.
+        (true, false) if live.len() == 1 => vec![Directive::new(&live[0].id, DirectiveAction::Reopen, "R6")],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation(id: &str) -> ConversationFacts {
+        ConversationFacts {
+            id: id.into(),
+            subject: "Printer on fire".into(),
+            contact_id: Some("c1".into()),
+            owner_id: Some("u1".into()),
+            open: true,
+            trashed: false,
+        }
+    }
+
+    fn linked(id: &str, trashed: bool) -> LinkedConversation {
+        LinkedConversation {
+            id: id.into(),
+            open: true,
+            trashed,
+        }
+    }
+
+    #[test]
+    fn r1_defaults_come_from_the_conversation() {
+        let plan = plan_creation(&CreationRequest::default(), Some(&conversation("k1")), None, false).unwrap();
+        assert_eq!(plan.name, "Printer on fire");
+        assert_eq!(plan.owner_id.as_deref(), Some("u1"));
+        assert_eq!(plan.contact_id.as_deref(), Some("c1"));
+        assert_eq!(plan.workspace, Workspace::Inbox);
+        assert_eq!(plan.directives, vec![Directive::new("k1", DirectiveAction::LinkTicket, "R1")]);
+    }
+
+    #[test]
+    fn r2_a_second_ticket_is_refused_and_r1_refuses_trash() {
+        let err = plan_creation(&CreationRequest::default(), Some(&conversation("k1")), Some("t9"), false).unwrap_err();
+        assert_eq!(
+            err,
+            RuleError::ConversationHasTicket {
+                conversation_id: "k1".into(),
+                ticket_id: "t9".into()
+            }
+        );
+        let mut trashed = conversation("k1");
+        trashed.trashed = true;
+        assert!(matches!(
+            plan_creation(&CreationRequest::default(), Some(&trashed), None, false),
+            Err(RuleError::ConversationTrashed(_))
+        ));
+    }
+
+    #[test]
+    fn r10_help_desk_accounts_move_ticket_and_conversation() {
+        let policy = HelpDeskPolicy::default();
+        assert!(manages_tickets_in_help_desk(&policy, Tier::Enterprise, policy.cutover_micros));
+        assert!(!manages_tickets_in_help_desk(&policy, Tier::Enterprise, policy.cutover_micros - 1));
+        assert!(!manages_tickets_in_help_desk(&policy, Tier::Starter, policy.cutover_micros + 1));
+        let plan = plan_creation(&CreationRequest::default(), Some(&conversation("k1")), None, true).unwrap();
+        assert_eq!(plan.workspace, Workspace::HelpDesk);
+        assert!(plan.directives.contains(&Directive::new("k1", DirectiveAction::MoveToHelpDesk, "R10")));
+        assert_eq!(check_management_surface(true, Surface::Inbox), Err(RuleError::ManagedInHelpDesk));
+        assert_eq!(check_management_surface(true, Surface::HelpDesk), Ok(()));
+        assert_eq!(check_management_surface(false, Surface::Inbox), Ok(()));
+    }
+
+    #[test]
+    fn r5_closing_closes_every_live_conversation() {
+        let conversations = [linked("a", false), linked("b", false), linked("c", true)];
+        let directives = stage_change_directives(false, true, &conversations);
+        let ids: Vec<_> = directives.iter().map(|d| d.conversation_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(directives.iter().all(|d| d.action == DirectiveAction::Close && d.rule == "R5"));
+        assert!(stage_change_directives(true, true, &conversations).is_empty());
+    }
+
+    #[test]
+    fn r6_reopening_reopens_only_a_single_conversation() {
+        let one = [linked("a", false), linked("t", true)];
+        assert_eq!(
+            stage_change_directives(true, false, &one),
+            vec![Directive::new("a", DirectiveAction::Reopen, "R6")]
+        );
+        let two = [linked("a", false), linked("b", false)];
+        assert!(stage_change_directives(true, false, &two).is_empty());
+        assert!(stage_change_directives(false, false, &two).is_empty());
+    }
+}

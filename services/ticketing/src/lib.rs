@@ -1,0 +1,73 @@
+//! The ticketing service: tickets, pipelines and every rule linking tickets
+//! and conversations, with a durable event log streamed to the inbox.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod convert;
+pub mod domain;
+pub mod store;
+pub mod stream;
+
+use std::sync::Arc;
+
+use kit::shutdown::Draining;
+use proto::ticketing::v1::ticketing_service_server::TicketingServiceServer;
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+pub const SERVICE_NAME: &str = "ticketing.v1.TicketingService";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("database {url}: {source}")]
+    Database { url: String, source: sea_orm::DbErr },
+    #[error("serve: {0}")]
+    Serve(#[from] kit::server::ServeError),
+}
+
+/// Runs migrations on the configured database, then exits: for Kubernetes
+/// migration jobs.
+pub async fn migrate(config: &Config) -> Result<(), RunError> {
+    let db = connect(config).await?;
+    store::migration::Migrator::up(&db, None).await.map_err(|source| RunError::Database {
+        url: kit::db::redacted(&config.database_url),
+        source,
+    })
+}
+
+async fn connect(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
+    kit::db::connect(&config.database_url, config.db_max_connections)
+        .await
+        .map_err(|source| RunError::Database {
+            url: kit::db::redacted(&config.database_url),
+            source,
+        })
+}
+
+/// Serves on `listener` until `draining` flips, then drains.
+pub async fn run(config: Config, listener: TcpListener, draining: Draining) -> Result<(), RunError> {
+    let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
+    let url = kit::db::redacted(&config.database_url);
+    migrate(&config).await?;
+    let db = connect(&config).await?;
+    let app = app::App {
+        db,
+        config: Arc::new(config.clone()),
+        signal: app::EventSignal::default(),
+    };
+    let service = TicketingServiceServer::new(api::Api::new(app, draining.clone()))
+        .max_decoding_message_size(4 * 1024 * 1024);
+    let routes = routes.add_service(service);
+    health.serving().await;
+    tracing::info!(
+        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        database = %url,
+        "ticketing serving"
+    );
+    kit::server::serve(listener, routes, health, &config.limits, draining).await?;
+    tracing::info!("ticketing stopped");
+    Ok(())
+}

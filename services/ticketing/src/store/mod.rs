@@ -1,0 +1,9 @@
+//! Persistence of the ticketing service: schema, migrations and queries.
+//! Every query takes the account it is scoped to.
+
+pub mod entities;
+pub mod events;
+pub mod migration;
+pub mod queries;
+
+pub use entities::*;

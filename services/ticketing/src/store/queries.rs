@@ -1,0 +1,227 @@
+//! Reads and guarded writes of accounts, pipelines and tickets.
+
+use kit::paging::Cursor;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::entities::{account, pipeline, stage, ticket, ticket_conversation};
+
+/// The default support pipeline every account starts with (SPEC section 2).
+pub const DEFAULT_STAGES: [(&str, bool); 4] = [
+    ("New", false),
+    ("Waiting on contact", false),
+    ("Waiting on us", false),
+    ("Closed", true),
+];
+
+pub async fn find_account(conn: &impl ConnectionTrait, id: &str) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find_by_id(id.to_owned()).one(conn).await
+}
+
+/// Inserts a pipeline and its stages, in order.
+pub async fn insert_pipeline(
+    conn: &impl ConnectionTrait,
+    pipeline: pipeline::Model,
+    stages: &[(&str, bool)],
+) -> Result<(pipeline::Model, Vec<stage::Model>), DbErr> {
+    let stages: Vec<stage::Model> = stages
+        .iter()
+        .enumerate()
+        .map(|(position, (name, is_closed))| stage::Model {
+            id: kit::new_id(),
+            account_id: pipeline.account_id.clone(),
+            pipeline_id: pipeline.id.clone(),
+            name: (*name).to_owned(),
+            is_closed: *is_closed,
+            position: position as i32,
+        })
+        .collect();
+    pipeline::Entity::insert(pipeline.clone().into_active_model()).exec(conn).await?;
+    stage::Entity::insert_many(stages.iter().cloned().map(IntoActiveModel::into_active_model))
+        .exec(conn)
+        .await?;
+    Ok((pipeline, stages))
+}
+
+pub async fn default_pipeline(conn: &impl ConnectionTrait, account_id: &str) -> Result<Option<pipeline::Model>, DbErr> {
+    pipeline::Entity::find()
+        .filter(pipeline::Column::AccountId.eq(account_id))
+        .filter(pipeline::Column::IsDefault.eq(true))
+        .one(conn)
+        .await
+}
+
+pub async fn find_pipeline(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<pipeline::Model>, DbErr> {
+    pipeline::Entity::find_by_id(id.to_owned())
+        .filter(pipeline::Column::AccountId.eq(account_id))
+        .one(conn)
+        .await
+}
+
+pub async fn stages_of(conn: &impl ConnectionTrait, pipeline_ids: &[String]) -> Result<Vec<stage::Model>, DbErr> {
+    stage::Entity::find()
+        .filter(stage::Column::PipelineId.is_in(pipeline_ids.iter().cloned()))
+        .order_by_asc(stage::Column::PipelineId)
+        .order_by_asc(stage::Column::Position)
+        .all(conn)
+        .await
+}
+
+pub async fn find_stage(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<Option<stage::Model>, DbErr> {
+    stage::Entity::find_by_id(id.to_owned())
+        .filter(stage::Column::AccountId.eq(account_id))
+        .one(conn)
+        .await
+}
+
+pub async fn list_pipelines(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    after: Option<&Cursor>,
+    limit: u64,
+) -> Result<Vec<pipeline::Model>, DbErr> {
+    let mut query = pipeline::Entity::find().filter(pipeline::Column::AccountId.eq(account_id));
+    if let Some(cursor) = after {
+        query = query.filter(after_ascending(pipeline::Column::CreatedAt, pipeline::Column::Id, cursor));
+    }
+    query
+        .order_by_asc(pipeline::Column::CreatedAt)
+        .order_by_asc(pipeline::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+pub async fn find_ticket(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<Option<ticket::Model>, DbErr> {
+    ticket::Entity::find_by_id(id.to_owned())
+        .filter(ticket::Column::AccountId.eq(account_id))
+        .one(conn)
+        .await
+}
+
+/// A ticket's conversations, in association order.
+pub async fn links_of(conn: &impl ConnectionTrait, ticket_id: &str) -> Result<Vec<ticket_conversation::Model>, DbErr> {
+    ticket_conversation::Entity::find()
+        .filter(ticket_conversation::Column::TicketId.eq(ticket_id))
+        .order_by_asc(ticket_conversation::Column::LinkedAt)
+        .order_by_asc(ticket_conversation::Column::ConversationId)
+        .all(conn)
+        .await
+}
+
+/// The ticket link of a conversation, whichever account asks: conversation
+/// ids are global, and R2 must hold across them.
+pub async fn link_of_conversation(
+    conn: &impl ConnectionTrait,
+    conversation_id: &str,
+) -> Result<Option<ticket_conversation::Model>, DbErr> {
+    ticket_conversation::Entity::find_by_id(conversation_id.to_owned())
+        .one(conn)
+        .await
+}
+
+pub async fn insert_link(conn: &impl ConnectionTrait, link: ticket_conversation::Model) -> Result<(), DbErr> {
+    ticket_conversation::Entity::insert(link.into_active_model())
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn insert_ticket(conn: &impl ConnectionTrait, ticket: ticket::Model) -> Result<(), DbErr> {
+    ticket::Entity::insert(ticket.into_active_model()).exec(conn).await.map(|_| ())
+}
+
+/// Writes `updated` only if the stored version is still `expected_version`
+/// (optimistic concurrency); returns whether it did.
+pub async fn update_ticket_if_version(
+    conn: &impl ConnectionTrait,
+    updated: &ticket::Model,
+    expected_version: i64,
+) -> Result<bool, DbErr> {
+    let mut active = updated.clone().into_active_model();
+    active.id = sea_orm::ActiveValue::NotSet;
+    active.account_id = sea_orm::ActiveValue::NotSet;
+    active.version = Set(updated.version);
+    let result = ticket::Entity::update_many()
+        .set(active)
+        .filter(ticket::Column::Id.eq(&updated.id))
+        .filter(ticket::Column::Version.eq(expected_version))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TicketFilter {
+    pub pipeline_id: Option<String>,
+    pub stage_id: Option<String>,
+    /// `Some(None)` lists tickets without an owner.
+    pub owner_id: Option<Option<String>>,
+    pub conversation_id: Option<String>,
+    pub workspace: Option<i32>,
+    pub show_deleted: bool,
+}
+
+/// Newest first, keyset-paged.
+pub async fn list_tickets(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    filter: &TicketFilter,
+    after: Option<&Cursor>,
+    limit: u64,
+) -> Result<Vec<ticket::Model>, DbErr> {
+    use ticket::Column as C;
+    let mut query = ticket::Entity::find().filter(C::AccountId.eq(account_id));
+    if let Some(pipeline_id) = &filter.pipeline_id {
+        query = query.filter(C::PipelineId.eq(pipeline_id));
+    }
+    if let Some(stage_id) = &filter.stage_id {
+        query = query.filter(C::StageId.eq(stage_id));
+    }
+    match &filter.owner_id {
+        Some(Some(owner)) => query = query.filter(C::OwnerId.eq(owner)),
+        Some(None) => query = query.filter(C::OwnerId.is_null()),
+        None => {}
+    }
+    if let Some(conversation_id) = &filter.conversation_id {
+        let ticket_id = link_of_conversation(conn, conversation_id)
+            .await?
+            .filter(|link| link.account_id == account_id)
+            .map(|link| link.ticket_id);
+        match ticket_id {
+            Some(id) => query = query.filter(C::Id.eq(id)),
+            None => return Ok(Vec::new()),
+        }
+    }
+    if let Some(workspace) = filter.workspace {
+        query = query.filter(C::Workspace.eq(workspace));
+    }
+    if !filter.show_deleted {
+        query = query.filter(C::DeletedAt.is_null());
+    }
+    if let Some(cursor) = after {
+        query = query.filter(
+            Condition::any()
+                .add(C::CreatedAt.lt(cursor.key))
+                .add(Condition::all().add(C::CreatedAt.eq(cursor.key)).add(C::Id.lt(cursor.id.clone()))),
+        );
+    }
+    query
+        .order_by_desc(C::CreatedAt)
+        .order_by_desc(C::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+fn after_ascending<K: ColumnTrait, I: ColumnTrait>(key: K, id: I, cursor: &Cursor) -> Condition {
+    Condition::any()
+        .add(key.gt(cursor.key))
+        .add(Condition::all().add(key.eq(cursor.key)).add(id.gt(cursor.id.clone())))
+}

@@ -1,0 +1,182 @@
+//! WatchEvents: every event after the caller's cursors, in order, then live.
+//! A watcher wakes on the in-process commit signal and also polls, so it
+//! sees commits made by other replicas sharing the database.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use kit::{ApiError, identity::Caller, shutdown::Draining};
+use proto::ticketing::v1 as pb;
+use tokio::{sync::mpsc, time::Instant};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::{app::App, store::events};
+
+/// Events read per query; a consumer far behind catches up in batches.
+const BATCH: u64 = 500;
+/// Messages buffered per stream before the watcher waits for the client.
+const BUFFER: usize = 256;
+
+pub type EventStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
+
+/// Which accounts a watch follows.
+#[derive(Debug, Clone)]
+enum Scope {
+    /// Only these (a user's own account, or a service's explicit list).
+    Accounts(Vec<String>),
+    /// Every account, including ones created later (internal services).
+    All,
+}
+
+pub async fn watch(app: App, caller: &Caller, request: pb::WatchEventsRequest, draining: Draining) -> Result<EventStream, ApiError> {
+    let mut cursors = BTreeMap::new();
+    for (i, cursor) in request.cursors.iter().enumerate() {
+        let field = format!("cursors[{i}]");
+        let account = kit::validate::id(&cursor.account_id, &format!("{field}.account_id"))?;
+        if cursor.after_sequence < 0 {
+            return Err(ApiError::invalid(format!("{field}.after_sequence"), "must not be negative"));
+        }
+        if !caller.is_service() && !crate::app::same_account(caller, &account) {
+            return Err(ApiError::PermissionDenied(format!("{field}: not your account")));
+        }
+        cursors.insert(account, cursor.after_sequence);
+    }
+    let scope = match (request.all_accounts, caller.is_service()) {
+        (true, true) => Scope::All,
+        (true, false) => Scope::Accounts(vec![caller.account()?.to_owned()]),
+        (false, _) if cursors.is_empty() => {
+            return Err(ApiError::invalid("cursors", "name at least one account, or set all_accounts"));
+        }
+        (false, _) => Scope::Accounts(cursors.keys().cloned().collect()),
+    };
+    if let Scope::Accounts(accounts) = &scope {
+        for account in accounts {
+            cursors.entry(account.clone()).or_insert(0);
+        }
+    }
+    let heads: BTreeMap<String, i64> = read_heads(&app, &scope).await?.into_iter().collect();
+    for (account, after) in &cursors {
+        let head = heads.get(account).copied().unwrap_or(0);
+        if *after > head {
+            return Err(ApiError::OutOfRange {
+                reason: "CURSOR_AHEAD",
+                message: format!("cursor {after} of account {account} is ahead of the log's head {head}"),
+            });
+        }
+    }
+    let (tx, rx) = mpsc::channel(BUFFER);
+    let watcher = Watcher {
+        app,
+        scope,
+        cursors,
+        tx,
+        draining,
+    };
+    tokio::spawn(watcher.run());
+    Ok(ReceiverStream::new(rx))
+}
+
+async fn read_heads(app: &App, scope: &Scope) -> Result<Vec<(String, i64)>, sea_orm::DbErr> {
+    match scope {
+        Scope::All => events::heads(&app.db, None).await,
+        Scope::Accounts(accounts) => events::heads(&app.db, Some(accounts)).await,
+    }
+}
+
+struct Watcher {
+    app: App,
+    scope: Scope,
+    cursors: BTreeMap<String, i64>,
+    tx: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
+    draining: Draining,
+}
+
+/// Why a watcher stopped early.
+enum Stop {
+    ClientGone,
+    Failed(Status),
+}
+
+impl Watcher {
+    async fn run(mut self) {
+        match self.follow().await {
+            Stop::ClientGone => tracing::debug!("event watcher stopped: client gone"),
+            Stop::Failed(status) => {
+                let _ = self.tx.send(Err(status)).await;
+            }
+        }
+    }
+
+    async fn follow(&mut self) -> Stop {
+        let stream_config = self.app.config.stream.clone();
+        let mut signal = self.app.signal.subscribe();
+        let mut last_message = Instant::now();
+        loop {
+            if self.draining.is_draining() {
+                return Stop::Failed(Status::unavailable(
+                    "server is draining; reconnect and resume from your cursor",
+                ));
+            }
+            // Mark the signal seen before reading, so a commit after the
+            // read still wakes the wait below.
+            signal.borrow_and_update();
+            let heads = match read_heads(&self.app, &self.scope).await {
+                Ok(heads) => heads,
+                Err(err) => return Stop::Failed(Status::from(ApiError::from(err))),
+            };
+            let mut behind = false;
+            for (account, head) in &heads {
+                let after = *self.cursors.entry(account.clone()).or_insert(0);
+                if *head <= after {
+                    continue;
+                }
+                let batch = match events::read_after(&self.app.db, account, after, BATCH).await {
+                    Ok(batch) => batch,
+                    Err(err) => return Stop::Failed(Status::from(ApiError::from(err))),
+                };
+                behind |= batch.len() as u64 == BATCH;
+                for event in batch {
+                    self.cursors.insert(account.clone(), event.sequence);
+                    let message = pb::WatchEventsResponse {
+                        kind: Some(pb::watch_events_response::Kind::Event(event)),
+                    };
+                    if self.tx.send(Ok(message)).await.is_err() {
+                        return Stop::ClientGone;
+                    }
+                    last_message = Instant::now();
+                }
+            }
+            if behind {
+                continue;
+            }
+            if last_message.elapsed() >= stream_config.progress_interval {
+                let progress = pb::Progress {
+                    heads: heads
+                        .iter()
+                        .map(|(account_id, head)| pb::AccountCursor {
+                            account_id: account_id.clone(),
+                            after_sequence: *head,
+                        })
+                        .collect(),
+                };
+                let message = pb::WatchEventsResponse {
+                    kind: Some(pb::watch_events_response::Kind::Progress(progress)),
+                };
+                if self.tx.send(Ok(message)).await.is_err() {
+                    return Stop::ClientGone;
+                }
+                last_message = Instant::now();
+            }
+            let until_progress = stream_config
+                .progress_interval
+                .saturating_sub(last_message.elapsed())
+                .max(Duration::from_millis(10));
+            tokio::select! {
+                _ = signal.changed() => {}
+                _ = tokio::time::sleep(stream_config.poll_interval.min(until_progress)) => {}
+                _ = self.draining.wait() => {}
+                _ = self.tx.closed() => return Stop::ClientGone,
+            }
+        }
+    }
+}
