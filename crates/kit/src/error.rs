@@ -37,6 +37,9 @@ pub enum ApiError {
     Unimplemented(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another service's answer, passed on with its details intact.
+    #[error("upstream: {}", .0.message())]
+    Upstream(Box<Status>),
 }
 
 impl ApiError {
@@ -114,6 +117,7 @@ impl From<ApiError> for Status {
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::Unavailable(message) => Status::unavailable(message),
             ApiError::Unimplemented(message) => Status::unimplemented(message),
+            ApiError::Upstream(status) => *status,
             ApiError::Internal(cause) => {
                 // The cause may hold SQL or paths: log it with an id the
                 // caller can quote, and send only the id.

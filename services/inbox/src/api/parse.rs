@@ -1,0 +1,85 @@
+//! Request → use-case input. Every refusal names the offending field.
+
+use kit::{ApiError, validate};
+use proto::inbox::v1 as pb;
+
+use crate::{
+    app::{ConversationFilterInput, NewConversation, NewMessage},
+    convert,
+};
+
+const MAX_EMAIL_LEN: usize = 254;
+
+pub fn email(value: &str, field: &str) -> Result<String, ApiError> {
+    let email = validate::required(value, field, MAX_EMAIL_LEN)?.to_lowercase();
+    let well_formed = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !email.contains(char::is_whitespace)
+        }
+        None => false,
+    };
+    if well_formed {
+        Ok(email)
+    } else {
+        Err(ApiError::invalid(field, "is not an email address"))
+    }
+}
+
+pub fn new_conversation(request: pb::CreateConversationRequest) -> Result<NewConversation, ApiError> {
+    let conversation = request
+        .conversation
+        .ok_or_else(|| ApiError::invalid("conversation", "is required"))?;
+    let contact = request.contact.ok_or_else(|| ApiError::invalid("contact", "is required"))?;
+    let first = request
+        .first_message
+        .ok_or_else(|| ApiError::invalid("first_message", "is required"))?;
+    let email = email(&contact.email, "contact.email")?;
+    Ok(NewConversation {
+        subject: validate::required(&conversation.subject, "conversation.subject", validate::MAX_NAME_LEN)?,
+        channel: convert::channel(conversation.channel, "conversation.channel")?,
+        contact_name: validate::optional(&contact.name, "contact.name", validate::MAX_NAME_LEN)?.unwrap_or_default(),
+        body: validate::required(&first.body, "first_message.body", validate::MAX_TEXT_LEN)?,
+        author: validate::optional(&first.author, "first_message.author", validate::MAX_NAME_LEN)?
+            .unwrap_or_else(|| email.clone()),
+        email,
+    })
+}
+
+pub fn new_message(request: pb::AddMessageRequest) -> Result<NewMessage, ApiError> {
+    let message = request.message.ok_or_else(|| ApiError::invalid("message", "is required"))?;
+    Ok(NewMessage {
+        conversation_id: validate::id(&request.conversation_id, "conversation_id")?,
+        direction: convert::direction(message.direction, "message.direction")?,
+        author: validate::required(&message.author, "message.author", validate::MAX_NAME_LEN)?,
+        body: validate::required(&message.body, "message.body", validate::MAX_TEXT_LEN)?,
+    })
+}
+
+pub fn conversation_filter(request: &pb::ListConversationsRequest) -> Result<ConversationFilterInput, ApiError> {
+    let owner_id = match request.owner_id.as_str() {
+        "" => None,
+        "none" => Some(None),
+        owner => Some(Some(validate::id(owner, "owner_id")?)),
+    };
+    Ok(ConversationFilterInput {
+        status: convert::status_filter(request.status, "status")?,
+        owner_id,
+        contact_id: validate::optional_id(&request.contact_id, "contact_id")?,
+        workspace: convert::workspace_filter(request.workspace, "workspace")?,
+        show_deleted: request.show_deleted,
+        except_id: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_checked_and_lower_cased() {
+        assert_eq!(email(" Ana@Example.COM ", "contact.email").unwrap(), "ana@example.com");
+        for bad in ["", "ana", "ana@", "@example.com", "a b@example.com", "ana@localhost"] {
+            assert!(email(bad, "contact.email").is_err(), "{bad}");
+        }
+    }
+}

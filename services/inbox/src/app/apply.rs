@@ -1,0 +1,123 @@
+//! Applying ticketing's decisions to the inbox's own store: ticket snapshots
+//! into the read model, directives onto conversations. Every write is a
+//! conditional, atomic UPDATE, so applying the same decision twice changes
+//! nothing the second time.
+
+use prost::Message;
+use proto::ticketing::v1 as tpb;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait, SimpleExpr},
+};
+
+use crate::store::{conversation, queries, ticket_view};
+
+const OPEN: i32 = proto::inbox::v1::ConversationStatus::Open as i32;
+const CLOSED: i32 = proto::inbox::v1::ConversationStatus::Closed as i32;
+
+/// Stores the snapshot if it is newer than the stored one, and keeps each
+/// of the ticket's conversations linked and in the ticket's workspace.
+pub async fn ticket_snapshot(conn: &impl ConnectionTrait, ticket: &tpb::Ticket) -> Result<(), DbErr> {
+    let stored = queries::upsert_ticket_view(
+        conn,
+        ticket_view::Model {
+            ticket_id: ticket.id.clone(),
+            account_id: ticket.account_id.clone(),
+            version: ticket.version,
+            snapshot: ticket.encode_to_vec(),
+            updated_at: kit::time::now_micros(),
+        },
+    )
+    .await?;
+    for conversation_id in &ticket.conversation_ids {
+        link(conn, &ticket.account_id, conversation_id, &ticket.id).await?;
+        if stored && ticket.workspace == tpb::Workspace::HelpDesk as i32 {
+            move_to_help_desk(conn, &ticket.account_id, conversation_id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one directive. Returns whether the conversation changed.
+pub async fn directive(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    directive: &tpb::ConversationDirective,
+) -> Result<bool, DbErr> {
+    use conversation::Column as C;
+    let id = directive.conversation_id.as_str();
+    match tpb::DirectiveAction::try_from(directive.action) {
+        Ok(tpb::DirectiveAction::LinkTicket) => link(conn, account_id, id, &directive.ticket_id).await,
+        Ok(tpb::DirectiveAction::Close) => {
+            change(conn, account_id, id, C::Status.eq(OPEN), vec![(C::Status, CLOSED.into())]).await
+        }
+        Ok(tpb::DirectiveAction::Reopen) => {
+            let live_and_closed = C::Status.eq(CLOSED).and(C::DeletedAt.is_null());
+            change(conn, account_id, id, live_and_closed, vec![(C::Status, OPEN.into())]).await
+        }
+        Ok(tpb::DirectiveAction::MoveToHelpDesk) => move_to_help_desk(conn, account_id, id).await,
+        Ok(tpb::DirectiveAction::Trash) => {
+            let now = kit::time::now_micros();
+            change(conn, account_id, id, C::DeletedAt.is_null(), vec![(C::DeletedAt, now.into())]).await
+        }
+        Ok(tpb::DirectiveAction::Restore) => {
+            let none: Option<i64> = None;
+            change(conn, account_id, id, C::DeletedAt.is_not_null(), vec![(C::DeletedAt, none.into())]).await
+        }
+        Ok(tpb::DirectiveAction::Purge) => {
+            let result = conversation::Entity::delete_many()
+                .filter(C::Id.eq(id))
+                .filter(C::AccountId.eq(account_id))
+                .exec(conn)
+                .await?;
+            Ok(result.rows_affected > 0)
+        }
+        Ok(tpb::DirectiveAction::Unspecified) | Err(_) => {
+            tracing::warn!(action = directive.action, conversation_id = id, "unknown directive ignored");
+            Ok(false)
+        }
+    }
+}
+
+/// R2: a conversation's ticket is set once and never replaced.
+async fn link(conn: &impl ConnectionTrait, account_id: &str, id: &str, ticket_id: &str) -> Result<bool, DbErr> {
+    use conversation::Column as C;
+    change(
+        conn,
+        account_id,
+        id,
+        C::TicketId.is_null(),
+        vec![(C::TicketId, Some(ticket_id.to_owned()).into())],
+    )
+    .await
+}
+
+async fn move_to_help_desk(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<bool, DbErr> {
+    use conversation::Column as C;
+    let help_desk = tpb::Workspace::HelpDesk as i32;
+    change(conn, account_id, id, C::Workspace.ne(help_desk), vec![(C::Workspace, help_desk.into())]).await
+}
+
+/// `UPDATE conversations SET <sets>, version = version + 1 WHERE id AND <when>`.
+async fn change(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+    when: SimpleExpr,
+    sets: Vec<(conversation::Column, SimpleExpr)>,
+) -> Result<bool, DbErr> {
+    use conversation::Column as C;
+    let mut update = conversation::Entity::update_many()
+        .col_expr(C::Version, Expr::col(C::Version).add(1))
+        .col_expr(C::UpdatedAt, kit::time::now_micros().into());
+    for (column, value) in sets {
+        update = update.col_expr(column, value);
+    }
+    let result = update
+        .filter(C::Id.eq(id))
+        .filter(C::AccountId.eq(account_id))
+        .filter(when)
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}

@@ -1,0 +1,165 @@
+//! Follows ticketing's event stream and applies each event exactly once:
+//! the event's effect and the account's cursor move in one transaction, and
+//! the cursor moves only from the value this consumer read, so a second
+//! consumer (or a replay after a crash) cannot apply the same event again.
+
+use std::time::Duration;
+
+use kit::shutdown::Draining;
+use proto::ticketing::v1 as tpb;
+use sea_orm::TransactionTrait;
+use tokio_stream::StreamExt;
+
+use super::{App, apply};
+use crate::store::queries;
+
+/// What happened to one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// At or below the cursor: already applied.
+    Duplicate,
+    /// Another consumer moved the cursor first; nothing was written.
+    Fenced,
+}
+
+/// Runs until draining starts. Never gives up on ticketing: it retries with
+/// capped exponential backoff and jitter.
+pub async fn run(app: App, mut draining: Draining) {
+    let mut backoff = Backoff::new(app.config.max_reconnect_backoff);
+    loop {
+        if draining.is_draining() {
+            return;
+        }
+        match follow(&app, &mut draining, &mut backoff).await {
+            Ok(()) => {}
+            Err(err) => tracing::warn!(%err, "event stream interrupted; reconnecting"),
+        }
+        let pause = backoff.next();
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = draining.wait() => return,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    #[error("ticketing: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+async fn follow(app: &App, draining: &mut Draining, backoff: &mut Backoff) -> Result<(), FollowError> {
+    let cursors = queries::cursors(&app.db)
+        .await?
+        .into_iter()
+        .map(|c| tpb::AccountCursor {
+            account_id: c.account_id,
+            after_sequence: c.last_sequence,
+        })
+        .collect();
+    let mut request = tonic::Request::new(tpb::WatchEventsRequest {
+        cursors,
+        all_accounts: true,
+    });
+    kit::identity::Caller::default().forward(super::SERVICE_IDENTITY, request.metadata_mut());
+    let mut stream = app.ticketing.clone().watch_events(request).await?.into_inner();
+    tracing::info!(ticketing = %app.config.ticketing_url, "following ticketing events");
+    backoff.reset();
+    loop {
+        let message = tokio::select! {
+            message = stream.next() => message,
+            _ = draining.wait() => return Ok(()),
+        };
+        let Some(message) = message else { return Ok(()) };
+        match message?.kind {
+            Some(tpb::watch_events_response::Kind::Event(event)) => {
+                let sequence = event.sequence;
+                let account_id = event.account_id.clone();
+                let outcome = apply_event(app, &event).await?;
+                tracing::debug!(%account_id, sequence, ?outcome, "event");
+            }
+            Some(tpb::watch_events_response::Kind::Progress(_)) | None => {}
+        }
+    }
+}
+
+/// Applies one event and advances its account's cursor in one transaction.
+pub async fn apply_event(app: &App, event: &tpb::Event) -> Result<Applied, sea_orm::DbErr> {
+    let txn = app.db.begin().await?;
+    let cursor = queries::cursor_of(&txn, &event.account_id).await?;
+    if event.sequence <= cursor {
+        return Ok(Applied::Duplicate);
+    }
+    if event.sequence != cursor + 1 {
+        tracing::warn!(
+            account_id = %event.account_id,
+            cursor,
+            sequence = event.sequence,
+            "gap in the event stream"
+        );
+    }
+    // The cursor moves first: its row lock fences out any other consumer
+    // for this account until this transaction ends.
+    if !queries::advance_cursor(&txn, &event.account_id, cursor, event.sequence).await? {
+        return Ok(Applied::Fenced);
+    }
+    match &event.payload {
+        Some(tpb::event::Payload::TicketChanged(change)) => {
+            if let Some(ticket) = &change.ticket {
+                apply::ticket_snapshot(&txn, ticket).await?;
+            }
+        }
+        Some(tpb::event::Payload::ConversationDirective(directive)) => {
+            apply::directive(&txn, &event.account_id, directive).await?;
+        }
+        None => {}
+    }
+    txn.commit().await?;
+    Ok(Applied::Applied)
+}
+
+/// Capped exponential backoff with jitter, so a fleet of inboxes does not
+/// reconnect in lockstep.
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+
+    fn new(max: Duration) -> Self {
+        Self { next: Self::FIRST, max }
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    fn next(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        // The low bits of a UUIDv7 are random.
+        let random = uuid::Uuid::now_v7().as_u128() as u64;
+        let jitter_ms = random % (base.as_millis() as u64 / 2 + 1);
+        base / 2 + Duration::from_millis(jitter_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_and_resets() {
+        let mut backoff = Backoff::new(Duration::from_secs(2));
+        let waits: Vec<Duration> = (0..8).map(|_| backoff.next()).collect();
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(2)));
+        assert!(waits[7] >= Duration::from_secs(1), "{waits:?}");
+        backoff.reset();
+        assert!(backoff.next() <= Backoff::FIRST);
+    }
+}

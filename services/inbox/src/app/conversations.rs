@@ -1,0 +1,223 @@
+//! Conversations, contacts and messages: the inbox's own data.
+
+use kit::{ApiError, db::TxError, idempotency::Key, paging};
+use proto::inbox::v1 as pb;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+
+use super::App;
+use crate::{
+    convert,
+    store::{contact, conversation, message, queries},
+};
+
+pub type ConversationFilterInput = queries::ConversationFilter;
+
+pub struct NewConversation {
+    pub subject: String,
+    pub channel: i32,
+    pub email: String,
+    pub contact_name: String,
+    pub body: String,
+    pub author: String,
+}
+
+pub struct NewMessage {
+    pub conversation_id: String,
+    pub direction: pb::Direction,
+    pub author: String,
+    pub body: String,
+}
+
+const OPEN: i32 = pb::ConversationStatus::Open as i32;
+const CLOSED: i32 = pb::ConversationStatus::Closed as i32;
+
+impl App {
+    pub async fn create_conversation(
+        &self,
+        account_id: &str,
+        input: NewConversation,
+        key: Option<Key>,
+    ) -> Result<pb::Conversation, ApiError> {
+        // A concurrent first conversation of the same new contact loses the
+        // race for the contact row once; the second attempt finds it.
+        for _ in 0..2 {
+            match self.try_create_conversation(account_id, &input, key.as_ref()).await {
+                Err(err) if err.is_unique_violation() => {
+                    if let Some(answer) = kit::idempotency::replay(key.as_ref(), &self.db).await? {
+                        return Ok(answer);
+                    }
+                }
+                other => return other.map_err(ApiError::from),
+            }
+        }
+        Err(ApiError::Aborted {
+            reason: "CONCURRENT_UPDATES",
+            message: "the contact was being created concurrently; try again".into(),
+        })
+    }
+
+    async fn try_create_conversation(
+        &self,
+        account_id: &str,
+        input: &NewConversation,
+        key: Option<&Key>,
+    ) -> Result<pb::Conversation, TxError> {
+        let txn = self.db.begin().await?;
+        if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
+            return Ok(answer);
+        }
+        let now = kit::time::now_micros();
+        let contact = match queries::find_contact_by_email(&txn, account_id, &input.email).await? {
+            Some(contact) => contact,
+            None => {
+                let contact = contact::Model {
+                    id: kit::new_id(),
+                    account_id: account_id.to_owned(),
+                    email: input.email.clone(),
+                    name: input.contact_name.clone(),
+                    created_at: now,
+                };
+                queries::insert_contact(&txn, contact.clone()).await?;
+                contact
+            }
+        };
+        let row = conversation::Model {
+            id: kit::new_id(),
+            account_id: account_id.to_owned(),
+            subject: input.subject.clone(),
+            contact_id: contact.id,
+            channel: input.channel,
+            status: OPEN,
+            owner_id: None,
+            workspace: proto::ticketing::v1::Workspace::Inbox as i32,
+            ticket_id: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            version: 1,
+        };
+        queries::insert_conversation(&txn, row.clone()).await?;
+        queries::insert_message(
+            &txn,
+            message::Model {
+                id: kit::new_id(),
+                account_id: account_id.to_owned(),
+                conversation_id: row.id.clone(),
+                direction: pb::Direction::Incoming as i32,
+                author: input.author.clone(),
+                body: input.body.clone(),
+                created_at: now,
+            },
+        )
+        .await?;
+        let answer = convert::conversation_to_proto(&row);
+        kit::idempotency::record(key, &txn, &answer).await?;
+        txn.commit().await?;
+        tracing::info!(conversation_id = %row.id, account_id, "conversation created");
+        Ok(answer)
+    }
+
+    pub async fn load_conversation(
+        &self,
+        conn: &impl ConnectionTrait,
+        account_id: &str,
+        id: &str,
+    ) -> Result<conversation::Model, ApiError> {
+        queries::find_conversation(conn, account_id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation", id))
+    }
+
+    pub async fn get_conversation(&self, account_id: &str, id: &str) -> Result<pb::Conversation, ApiError> {
+        let row = self.load_conversation(&self.db, account_id, id).await?;
+        Ok(convert::conversation_to_proto(&row))
+    }
+
+    pub async fn list_conversations(
+        &self,
+        account_id: &str,
+        filter: &ConversationFilterInput,
+        page_size: u64,
+        after: Option<paging::Cursor>,
+    ) -> Result<pb::ListConversationsResponse, ApiError> {
+        let mut rows = queries::list_conversations(&self.db, account_id, filter, after.as_ref(), page_size + 1).await?;
+        let next_page_token = next_token(&mut rows, page_size, |c| (c.created_at, c.id.clone()));
+        Ok(pb::ListConversationsResponse {
+            conversations: rows.iter().map(convert::conversation_to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    /// R13: replies and incoming mail; an incoming message reopens a closed
+    /// conversation (not its ticket). Trashed conversations are read-only (R9).
+    pub async fn add_message(&self, account_id: &str, input: NewMessage, key: Option<Key>) -> Result<pb::Message, ApiError> {
+        let txn = self.db.begin().await?;
+        if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
+            return Ok(answer);
+        }
+        let conversation = self.load_conversation(&txn, account_id, &input.conversation_id).await?;
+        if conversation.deleted_at.is_some() {
+            return Err(ApiError::precondition(
+                "CONVERSATION_TRASHED",
+                format!("conversation {} is in trash and read-only", conversation.id),
+            ));
+        }
+        let now = kit::time::now_micros();
+        let row = message::Model {
+            id: kit::new_id(),
+            account_id: account_id.to_owned(),
+            conversation_id: conversation.id.clone(),
+            direction: input.direction as i32,
+            author: input.author,
+            body: input.body,
+            created_at: now,
+        };
+        queries::insert_message(&txn, row.clone()).await?;
+        if input.direction == pb::Direction::Incoming && conversation.status == CLOSED {
+            let mut reopened = conversation.clone();
+            reopened.status = OPEN;
+            reopened.updated_at = now;
+            reopened.version += 1;
+            if !queries::update_conversation_if_version(&txn, &reopened, conversation.version).await? {
+                return Err(ApiError::Aborted {
+                    reason: "CONCURRENT_UPDATES",
+                    message: format!("conversation {} changed meanwhile; try again", conversation.id),
+                });
+            }
+        }
+        let answer = convert::message_to_proto(&row);
+        kit::idempotency::record(key.as_ref(), &txn, &answer).await?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(answer)
+    }
+
+    pub async fn list_messages(
+        &self,
+        account_id: &str,
+        conversation_id: &str,
+        page_size: u64,
+        after: Option<paging::Cursor>,
+    ) -> Result<pb::ListMessagesResponse, ApiError> {
+        self.load_conversation(&self.db, account_id, conversation_id).await?;
+        let mut rows = queries::list_messages(&self.db, conversation_id, after.as_ref(), page_size + 1).await?;
+        let next_page_token = next_token(&mut rows, page_size, |m| (m.created_at, m.id.clone()));
+        Ok(pb::ListMessagesResponse {
+            messages: rows.iter().map(convert::message_to_proto).collect(),
+            next_page_token,
+        })
+    }
+}
+
+/// Trims a page fetched with one extra row and returns the next token.
+fn next_token<T>(rows: &mut Vec<T>, page_size: u64, key: impl Fn(&T) -> (i64, String)) -> String {
+    if rows.len() as u64 <= page_size {
+        return String::new();
+    }
+    rows.truncate(page_size as usize);
+    rows.last()
+        .map(|last| {
+            let (key, id) = key(last);
+            paging::encode_token(&paging::Cursor { key, id })
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,63 @@
+//! Use cases of the inbox: conversations and messages it owns, ticket
+//! management it forwards to ticketing, and the events it applies back.
+
+pub mod apply;
+pub mod consumer;
+mod conversations;
+mod tickets;
+
+use std::sync::Arc;
+
+use kit::{ApiError, identity::Caller};
+use proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
+use sea_orm::DatabaseConnection;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::Config;
+
+pub use conversations::{ConversationFilterInput, NewConversation, NewMessage};
+
+/// The name the inbox gives itself when it calls ticketing.
+pub const SERVICE_IDENTITY: &str = "inbox";
+
+#[derive(Clone)]
+pub struct App {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub ticketing: TicketingServiceClient<Channel>,
+}
+
+impl App {
+    pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, tonic::transport::Error> {
+        // Lazy: the inbox starts and serves while ticketing is down, and
+        // the channel reconnects by itself when ticketing returns.
+        let channel = Endpoint::from_shared(config.ticketing_url.clone())?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        Ok(Self {
+            db,
+            config: Arc::new(config),
+            ticketing: TicketingServiceClient::new(channel),
+        })
+    }
+
+    /// A request to ticketing on behalf of `caller`, with a deadline.
+    pub fn to_ticketing<T>(&self, caller: &Caller, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.config.ticketing_timeout);
+        caller.forward(SERVICE_IDENTITY, request.metadata_mut());
+        request
+    }
+}
+
+/// Ticketing's refusals pass through untouched; its absence is UNAVAILABLE.
+pub fn from_ticketing(status: tonic::Status) -> ApiError {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
+            tracing::warn!(code = ?status.code(), message = status.message(), "ticketing unreachable");
+            ApiError::Unavailable("ticketing is unavailable; try again".into())
+        }
+        _ => ApiError::Upstream(Box::new(status)),
+    }
+}

@@ -1,0 +1,81 @@
+//! The inbox service: conversations, messages, contacts and the agent's
+//! sidebar. It forwards ticket management to ticketing and applies the
+//! events ticketing streams back.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod convert;
+pub mod store;
+
+use kit::shutdown::Draining;
+use proto::inbox::v1::inbox_service_server::InboxServiceServer;
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+pub const SERVICE_NAME: &str = "inbox.v1.InboxService";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("database {url}: {source}")]
+    Database { url: String, source: sea_orm::DbErr },
+    #[error("ticketing address {url}: {source}")]
+    TicketingUrl {
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error("serve: {0}")]
+    Serve(#[from] kit::server::ServeError),
+}
+
+/// Runs migrations on the configured database, then exits: for Kubernetes
+/// migration jobs.
+pub async fn migrate(config: &Config) -> Result<(), RunError> {
+    let db = connect(config).await?;
+    store::migration::Migrator::up(&db, None).await.map_err(|source| RunError::Database {
+        url: kit::db::redacted(&config.database_url),
+        source,
+    })
+}
+
+async fn connect(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
+    kit::db::connect(&config.database_url, config.db_max_connections)
+        .await
+        .map_err(|source| RunError::Database {
+            url: kit::db::redacted(&config.database_url),
+            source,
+        })
+}
+
+/// Serves on `listener` and follows ticketing's events until `draining`
+/// flips, then drains.
+pub async fn run(config: Config, listener: TcpListener, draining: Draining) -> Result<(), RunError> {
+    let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
+    let url = kit::db::redacted(&config.database_url);
+    migrate(&config).await?;
+    let db = connect(&config).await?;
+    let ticketing_url = config.ticketing_url.clone();
+    let limits = config.limits.clone();
+    let app = app::App::new(db, config).map_err(|source| RunError::TicketingUrl {
+        url: ticketing_url.clone(),
+        source,
+    })?;
+    let consumer = tokio::spawn(app::consumer::run(app.clone(), draining.clone()));
+    let service = InboxServiceServer::new(api::Api::new(app)).max_decoding_message_size(4 * 1024 * 1024);
+    health.serving().await;
+    tracing::info!(
+        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        database = %url,
+        ticketing = %ticketing_url,
+        "inbox serving"
+    );
+    let served = kit::server::serve(listener, routes.add_service(service), health, &limits, draining).await;
+    if let Err(err) = consumer.await {
+        tracing::error!(%err, "event consumer panicked");
+    }
+    served?;
+    tracing::info!("inbox stopped");
+    Ok(())
+}

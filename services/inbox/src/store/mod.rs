@@ -1,0 +1,8 @@
+//! Persistence of the inbox: schema, migrations and queries. Every query
+//! takes the account it is scoped to.
+
+pub mod entities;
+pub mod migration;
+pub mod queries;
+
+pub use entities::*;

@@ -1,0 +1,235 @@
+//! Reads and guarded writes of contacts, conversations, messages, the ticket
+//! read model and the event cursors.
+
+use kit::paging::Cursor;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::entities::{contact, conversation, event_cursor, message, ticket_view};
+
+pub async fn find_contact_by_email(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    email: &str,
+) -> Result<Option<contact::Model>, DbErr> {
+    contact::Entity::find()
+        .filter(contact::Column::AccountId.eq(account_id))
+        .filter(contact::Column::Email.eq(email))
+        .one(conn)
+        .await
+}
+
+pub async fn find_contact(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<Option<contact::Model>, DbErr> {
+    contact::Entity::find_by_id(id.to_owned())
+        .filter(contact::Column::AccountId.eq(account_id))
+        .one(conn)
+        .await
+}
+
+pub async fn insert_contact(conn: &impl ConnectionTrait, row: contact::Model) -> Result<(), DbErr> {
+    contact::Entity::insert(row.into_active_model()).exec(conn).await.map(|_| ())
+}
+
+pub async fn find_conversation(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<conversation::Model>, DbErr> {
+    conversation::Entity::find_by_id(id.to_owned())
+        .filter(conversation::Column::AccountId.eq(account_id))
+        .one(conn)
+        .await
+}
+
+/// For applying ticketing's directives, which name conversations by id.
+pub async fn find_conversation_any_account(
+    conn: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<conversation::Model>, DbErr> {
+    conversation::Entity::find_by_id(id.to_owned()).one(conn).await
+}
+
+pub async fn insert_conversation(conn: &impl ConnectionTrait, row: conversation::Model) -> Result<(), DbErr> {
+    conversation::Entity::insert(row.into_active_model())
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Writes `updated` only if the stored version is still `expected_version`.
+pub async fn update_conversation_if_version(
+    conn: &impl ConnectionTrait,
+    updated: &conversation::Model,
+    expected_version: i64,
+) -> Result<bool, DbErr> {
+    let mut active = updated.clone().into_active_model();
+    active.id = sea_orm::ActiveValue::NotSet;
+    active.account_id = sea_orm::ActiveValue::NotSet;
+    let result = conversation::Entity::update_many()
+        .set(active)
+        .filter(conversation::Column::Id.eq(&updated.id))
+        .filter(conversation::Column::Version.eq(expected_version))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn insert_message(conn: &impl ConnectionTrait, row: message::Model) -> Result<(), DbErr> {
+    message::Entity::insert(row.into_active_model()).exec(conn).await.map(|_| ())
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ConversationFilter {
+    pub status: Option<i32>,
+    /// `Some(None)` lists unassigned conversations.
+    pub owner_id: Option<Option<String>>,
+    pub contact_id: Option<String>,
+    pub workspace: Option<i32>,
+    pub show_deleted: bool,
+    /// Leave one conversation out (the sidebar's "previous conversations").
+    pub except_id: Option<String>,
+}
+
+/// Newest first, keyset-paged.
+pub async fn list_conversations(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    filter: &ConversationFilter,
+    after: Option<&Cursor>,
+    limit: u64,
+) -> Result<Vec<conversation::Model>, DbErr> {
+    use conversation::Column as C;
+    let mut query = conversation::Entity::find().filter(C::AccountId.eq(account_id));
+    if let Some(status) = filter.status {
+        query = query.filter(C::Status.eq(status));
+    }
+    match &filter.owner_id {
+        Some(Some(owner)) => query = query.filter(C::OwnerId.eq(owner)),
+        Some(None) => query = query.filter(C::OwnerId.is_null()),
+        None => {}
+    }
+    if let Some(contact_id) = &filter.contact_id {
+        query = query.filter(C::ContactId.eq(contact_id));
+    }
+    if let Some(workspace) = filter.workspace {
+        query = query.filter(C::Workspace.eq(workspace));
+    }
+    if let Some(except) = &filter.except_id {
+        query = query.filter(C::Id.ne(except));
+    }
+    if !filter.show_deleted {
+        query = query.filter(C::DeletedAt.is_null());
+    }
+    if let Some(cursor) = after {
+        query = query.filter(
+            Condition::any()
+                .add(C::CreatedAt.lt(cursor.key))
+                .add(Condition::all().add(C::CreatedAt.eq(cursor.key)).add(C::Id.lt(cursor.id.clone()))),
+        );
+    }
+    query
+        .order_by_desc(C::CreatedAt)
+        .order_by_desc(C::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Oldest first, keyset-paged.
+pub async fn list_messages(
+    conn: &impl ConnectionTrait,
+    conversation_id: &str,
+    after: Option<&Cursor>,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    use message::Column as C;
+    let mut query = message::Entity::find().filter(C::ConversationId.eq(conversation_id));
+    if let Some(cursor) = after {
+        query = query.filter(
+            Condition::any()
+                .add(C::CreatedAt.gt(cursor.key))
+                .add(Condition::all().add(C::CreatedAt.eq(cursor.key)).add(C::Id.gt(cursor.id.clone()))),
+        );
+    }
+    query
+        .order_by_asc(C::CreatedAt)
+        .order_by_asc(C::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+pub async fn find_ticket_view(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    ticket_id: &str,
+) -> Result<Option<ticket_view::Model>, DbErr> {
+    ticket_view::Entity::find_by_id(ticket_id.to_owned())
+        .filter(ticket_view::Column::AccountId.eq(account_id))
+        .one(conn)
+        .await
+}
+
+/// Stores a ticket snapshot unless a newer one is already there. Returns
+/// whether it was stored.
+pub async fn upsert_ticket_view(conn: &impl ConnectionTrait, row: ticket_view::Model) -> Result<bool, DbErr> {
+    match ticket_view::Entity::find_by_id(row.ticket_id.clone()).one(conn).await? {
+        None => {
+            ticket_view::Entity::insert(row.into_active_model()).exec(conn).await?;
+            Ok(true)
+        }
+        Some(stored) if stored.version < row.version => {
+            let result = ticket_view::Entity::update_many()
+                .col_expr(ticket_view::Column::Version, row.version.into())
+                .col_expr(ticket_view::Column::Snapshot, row.snapshot.into())
+                .col_expr(ticket_view::Column::UpdatedAt, row.updated_at.into())
+                .filter(ticket_view::Column::TicketId.eq(&row.ticket_id))
+                .filter(ticket_view::Column::Version.eq(stored.version))
+                .exec(conn)
+                .await?;
+            Ok(result.rows_affected == 1)
+        }
+        Some(_) => Ok(false),
+    }
+}
+
+pub async fn cursors(conn: &impl ConnectionTrait) -> Result<Vec<event_cursor::Model>, DbErr> {
+    event_cursor::Entity::find().all(conn).await
+}
+
+pub async fn cursor_of(conn: &impl ConnectionTrait, account_id: &str) -> Result<i64, DbErr> {
+    Ok(event_cursor::Entity::find_by_id(account_id.to_owned())
+        .one(conn)
+        .await?
+        .map_or(0, |c| c.last_sequence))
+}
+
+/// Moves an account's cursor from `from` to `to`. Fails (returns false) when
+/// another consumer moved it first: the caller must roll back.
+pub async fn advance_cursor(conn: &impl ConnectionTrait, account_id: &str, from: i64, to: i64) -> Result<bool, DbErr> {
+    let now = kit::time::now_micros();
+    if from == 0 {
+        let inserted = event_cursor::Entity::insert(event_cursor::ActiveModel {
+            account_id: Set(account_id.to_owned()),
+            last_sequence: Set(to),
+            updated_at: Set(now),
+        })
+        .exec(conn)
+        .await;
+        return match inserted {
+            Ok(_) => Ok(true),
+            Err(err) if kit::db::is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err),
+        };
+    }
+    let result = event_cursor::Entity::update_many()
+        .col_expr(event_cursor::Column::LastSequence, to.into())
+        .col_expr(event_cursor::Column::UpdatedAt, now.into())
+        .filter(event_cursor::Column::AccountId.eq(account_id))
+        .filter(event_cursor::Column::LastSequence.eq(from))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
