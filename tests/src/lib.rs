@@ -1,1 +1,205 @@
+//! The test harness: both real services on `127.0.0.1:0`, each on a fresh
+//! database of its own — SQLite files in a temporary folder by default, or
+//! uniquely named PostgreSQL databases when `TEST_DATABASE_URL` names a
+//! server (`postgres://user@host:port/db`), dropped afterwards.
 
+pub mod call;
+pub mod db;
+
+use std::{net::SocketAddr, time::Duration};
+
+use kit::shutdown::Shutdown;
+use proto::{
+    inbox::v1::inbox_service_client::InboxServiceClient,
+    ticketing::v1::ticketing_service_client::TicketingServiceClient,
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tonic::transport::Channel;
+
+pub use call::{as_service, as_user};
+pub use db::TestDb;
+
+/// One running service.
+struct Running {
+    shutdown: Shutdown,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.shutdown.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+}
+
+/// Both services, started and stopped by a test.
+pub struct Stack {
+    pub ticketing_addr: SocketAddr,
+    pub inbox_addr: SocketAddr,
+    ticketing_db: TestDb,
+    inbox_db: TestDb,
+    ticketing: Option<Running>,
+    inbox: Option<Running>,
+}
+
+impl Stack {
+    /// Both services, ticketing first.
+    pub async fn start() -> Stack {
+        let mut stack = Self::start_inbox_only().await;
+        stack.start_ticketing().await;
+        stack
+    }
+
+    /// The inbox alone, pointed at the address ticketing will have when
+    /// [`Stack::start_ticketing`] starts it.
+    pub async fn start_inbox_only() -> Stack {
+        let ticketing_db = TestDb::create("ticketing").await;
+        let inbox_db = TestDb::create("inbox").await;
+        // Reserve ticketing's port now; the inbox must cope with nothing there.
+        let reserved = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind ticketing port");
+        let ticketing_addr = reserved.local_addr().expect("ticketing address");
+        drop(reserved);
+        let inbox_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind inbox port");
+        let inbox_addr = inbox_listener.local_addr().expect("inbox address");
+        let mut config =
+            inbox::Config::for_database(inbox_db.url(), &format!("http://{ticketing_addr}"));
+        config.max_reconnect_backoff = Duration::from_millis(300);
+        config.limits.drain_grace = Duration::from_secs(5);
+        let shutdown = Shutdown::new();
+        let draining = shutdown.draining();
+        let task = tokio::spawn(async move {
+            if let Err(err) = inbox::run(config, inbox_listener, draining).await {
+                panic!("inbox failed: {err}");
+            }
+        });
+        let stack = Stack {
+            ticketing_addr,
+            inbox_addr,
+            ticketing_db,
+            inbox_db,
+            ticketing: None,
+            inbox: Some(Running { shutdown, task }),
+        };
+        wait_serving(inbox_addr).await;
+        stack
+    }
+
+    /// Starts (or restarts) ticketing on its reserved address.
+    pub async fn start_ticketing(&mut self) {
+        assert!(self.ticketing.is_none(), "ticketing is already running");
+        let listener = bind_retrying(self.ticketing_addr).await;
+        let mut config = ticketing::Config::for_database(self.ticketing_db.url());
+        config.stream.poll_interval = Duration::from_millis(200);
+        config.stream.progress_interval = Duration::from_millis(500);
+        config.limits.drain_grace = Duration::from_secs(5);
+        let shutdown = Shutdown::new();
+        let draining = shutdown.draining();
+        let task = tokio::spawn(async move {
+            if let Err(err) = ticketing::run(config, listener, draining).await {
+                panic!("ticketing failed: {err}");
+            }
+        });
+        self.ticketing = Some(Running { shutdown, task });
+        wait_serving(self.ticketing_addr).await;
+    }
+
+    /// Drains and stops ticketing, as SIGTERM would.
+    pub async fn stop_ticketing(&mut self) {
+        if let Some(running) = self.ticketing.take() {
+            running.stop().await;
+        }
+    }
+
+    /// Starts draining ticketing without waiting for it to finish.
+    pub fn begin_ticketing_drain(&self) {
+        if let Some(running) = &self.ticketing {
+            running.shutdown.trigger();
+        }
+    }
+
+    pub async fn ticketing(&self) -> TicketingServiceClient<Channel> {
+        TicketingServiceClient::new(channel(self.ticketing_addr).await)
+    }
+
+    pub async fn inbox(&self) -> InboxServiceClient<Channel> {
+        InboxServiceClient::new(channel(self.inbox_addr).await)
+    }
+
+    /// Stops both services and drops their databases.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.inbox.take() {
+            running.stop().await;
+        }
+        self.stop_ticketing().await;
+        self.inbox_db.drop_database().await;
+        self.ticketing_db.drop_database().await;
+    }
+}
+
+pub async fn channel(addr: SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn bind_retrying(addr: SocketAddr) -> TcpListener {
+    for _ in 0..50 {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            return listener;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot bind {addr}");
+}
+
+/// Waits until the server's health service answers SERVING.
+pub async fn wait_serving(addr: SocketAddr) {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    for _ in 0..200 {
+        if let Ok(channel) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+        {
+            let answer = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await;
+            if answer.is_ok_and(|r| r.get_ref().status == ServingStatus::Serving as i32) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{addr} never became SERVING");
+}
+
+/// Polls `check` until it returns `Some`, for effects that arrive through
+/// the event stream.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

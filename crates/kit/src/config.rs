@@ -53,7 +53,11 @@ pub fn string_or(source: &dyn Source, key: &str, default: &str) -> String {
 }
 
 /// Durations are written as whole seconds or with a unit: `500ms`, `30s`, `5m`, `2h`, `7d`.
-pub fn duration_or(source: &dyn Source, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+pub fn duration_or(
+    source: &dyn Source,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     match source.get(key) {
         None => Ok(default),
         Some(value) => parse_duration(&value).ok_or_else(|| ConfigError {
@@ -66,7 +70,9 @@ pub fn duration_or(source: &dyn Source, key: &str, default: Duration) -> Result<
 
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().ok()?;
     let millis = match unit {
@@ -82,11 +88,13 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 pub fn addr_or(source: &dyn Source, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
     let value = string_or(source, key, default);
-    value.parse().map_err(|err: std::net::AddrParseError| ConfigError {
-        key: key.to_owned(),
-        reason: err.to_string(),
-        value,
-    })
+    value
+        .parse()
+        .map_err(|err: std::net::AddrParseError| ConfigError {
+            key: key.to_owned(),
+            reason: err.to_string(),
+            value,
+        })
 }
 
 #[cfg(test)]

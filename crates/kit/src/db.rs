@@ -14,7 +14,8 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10));
     if is_sqlite(url) {
-        if let Some(dir) = sqlite_path(url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned()))
+        if let Some(dir) =
+            sqlite_path(url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned()))
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(&dir)
@@ -36,7 +37,9 @@ pub fn is_sqlite(url: &str) -> bool {
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
@@ -69,8 +72,14 @@ mod tests {
             redacted("postgres://app:s3cret@db:5432/inbox"),
             "postgres://app:***@db:5432/inbox"
         );
-        assert_eq!(redacted("sqlite://data/inbox.db?mode=rwc"), "sqlite://data/inbox.db?mode=rwc");
-        assert_eq!(sqlite_path("sqlite://data/inbox.db?mode=rwc"), Some("data/inbox.db"));
+        assert_eq!(
+            redacted("sqlite://data/inbox.db?mode=rwc"),
+            "sqlite://data/inbox.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_path("sqlite://data/inbox.db?mode=rwc"),
+            Some("data/inbox.db")
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
     }
 }

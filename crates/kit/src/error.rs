@@ -22,11 +22,20 @@ pub enum ApiError {
         existing_id: String,
     },
     #[error("{message}")]
-    FailedPrecondition { reason: &'static str, message: String },
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
     #[error("{message}")]
-    Aborted { reason: &'static str, message: String },
+    Aborted {
+        reason: &'static str,
+        message: String,
+    },
     #[error("{message}")]
-    OutOfRange { reason: &'static str, message: String },
+    OutOfRange {
+        reason: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -86,20 +95,40 @@ impl From<sea_orm::DbErr> for ApiError {
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Status {
         let info = |reason: &str, meta: Vec<(String, String)>| {
-            ErrorDetails::with_error_info(reason, ERROR_DOMAIN, meta.into_iter().collect::<std::collections::HashMap<_, _>>())
+            ErrorDetails::with_error_info(
+                reason,
+                ERROR_DOMAIN,
+                meta.into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
         };
         match err {
             ApiError::InvalidArgument { field, description } => {
                 let mut details = ErrorDetails::with_bad_request_violation(&field, &description);
-                details.set_error_info("INVALID_FIELD", ERROR_DOMAIN, [("field".to_owned(), field.clone())]);
-                Status::with_error_details(Code::InvalidArgument, format!("{field}: {description}"), details)
+                details.set_error_info(
+                    "INVALID_FIELD",
+                    ERROR_DOMAIN,
+                    [("field".to_owned(), field.clone())],
+                );
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("{field}: {description}"),
+                    details,
+                )
             }
             ApiError::NotFound { kind, id } => Status::with_error_details(
                 Code::NotFound,
                 format!("{kind} {id} not found"),
-                info("NOT_FOUND", vec![("kind".into(), kind.into()), ("id".into(), id)]),
+                info(
+                    "NOT_FOUND",
+                    vec![("kind".into(), kind.into()), ("id".into(), id)],
+                ),
             ),
-            ApiError::AlreadyExists { reason, message, existing_id } => Status::with_error_details(
+            ApiError::AlreadyExists {
+                reason,
+                message,
+                existing_id,
+            } => Status::with_error_details(
                 Code::AlreadyExists,
                 message,
                 info(reason, vec![("existing_id".into(), existing_id)]),

@@ -57,7 +57,9 @@ pub mod migration {
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            manager.drop_table(Table::drop().table("idempotency_keys").to_owned()).await
+            manager
+                .drop_table(Table::drop().table("idempotency_keys").to_owned())
+                .await
         }
     }
 }
@@ -110,7 +112,10 @@ impl Key {
     }
 
     /// The stored answer of an earlier call with this key, if any.
-    pub async fn replay<R: Message + Default>(&self, conn: &impl ConnectionTrait) -> Result<Option<R>, ApiError> {
+    pub async fn replay<R: Message + Default>(
+        &self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<Option<R>, ApiError> {
         let found = entity::Entity::find_by_id((self.account_id.clone(), self.request_id.clone()))
             .one(conn)
             .await?;
@@ -130,7 +135,11 @@ impl Key {
     }
 
     /// Stores the answer; call inside the transaction that made the change.
-    pub async fn record<R: Message>(&self, conn: &impl ConnectionTrait, response: &R) -> Result<(), sea_orm::DbErr> {
+    pub async fn record<R: Message>(
+        &self,
+        conn: &impl ConnectionTrait,
+        response: &R,
+    ) -> Result<(), sea_orm::DbErr> {
         entity::ActiveModel {
             account_id: Set(self.account_id.clone()),
             request_id: Set(self.request_id.clone()),
@@ -157,7 +166,11 @@ pub async fn replay<R: Message + Default>(
 }
 
 /// Records the answer for `key` if there is one.
-pub async fn record<R: Message>(key: Option<&Key>, conn: &impl ConnectionTrait, response: &R) -> Result<(), ApiError> {
+pub async fn record<R: Message>(
+    key: Option<&Key>,
+    conn: &impl ConnectionTrait,
+    response: &R,
+) -> Result<(), ApiError> {
     if let Some(key) = key {
         key.record(conn, response).await?;
     }

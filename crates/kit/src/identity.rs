@@ -39,7 +39,9 @@ impl Caller {
     /// The account every query of this call is scoped to.
     pub fn account(&self) -> Result<&str, ApiError> {
         self.account_id.as_deref().ok_or_else(|| {
-            ApiError::Unauthenticated(format!("the call names no account (metadata {ACCOUNT_HEADER})"))
+            ApiError::Unauthenticated(format!(
+                "the call names no account (metadata {ACCOUNT_HEADER})"
+            ))
         })
     }
 

@@ -54,8 +54,14 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
-        let cursor = Cursor { key: 42, id: "abc".into() };
-        assert_eq!(decode_token(&encode_token(&cursor), "page_token").unwrap(), Some(cursor));
+        let cursor = Cursor {
+            key: 42,
+            id: "abc".into(),
+        };
+        assert_eq!(
+            decode_token(&encode_token(&cursor), "page_token").unwrap(),
+            Some(cursor)
+        );
         assert!(decode_token("zz", "page_token").is_err());
         assert!(decode_token("abc", "page_token").is_err());
         assert_eq!(decode_token("", "page_token").unwrap(), None);

@@ -51,15 +51,22 @@ impl Health {
     async fn set(&self, status: ServingStatus) {
         // "" is the whole server, as probes without a service name ask.
         self.reporter.set_service_status("", status).await;
-        self.reporter.set_service_status(self.service_name, status).await;
+        self.reporter
+            .set_service_status(self.service_name, status)
+            .await;
     }
 }
 
 /// Builds health and reflection; `service_name` is the fully qualified gRPC
 /// service name (e.g. `ticketing.v1.TicketingService`).
-pub async fn health_and_reflection(service_name: &'static str) -> Result<(Health, Routes), ServeError> {
+pub async fn health_and_reflection(
+    service_name: &'static str,
+) -> Result<(Health, Routes), ServeError> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    let health = Health { reporter, service_name };
+    let health = Health {
+        reporter,
+        service_name,
+    };
     health.set(ServingStatus::NotServing).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)

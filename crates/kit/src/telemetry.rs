@@ -30,7 +30,9 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber. `RUST_LOG` filters (default `info`, with
 /// the database driver's per-statement logs held at `warn`).
-pub fn init(service_name: &'static str) -> Result<TelemetryGuard, Box<dyn std::error::Error + Send + Sync>> {
+pub fn init(
+    service_name: &'static str,
+) -> Result<TelemetryGuard, Box<dyn std::error::Error + Send + Sync>> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
@@ -43,16 +45,22 @@ pub fn init(service_name: &'static str) -> Result<TelemetryGuard, Box<dyn std::e
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     };
 
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     let export = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.is_empty());
     let (tracer, meter, otel_layer) = if export {
         let resource = Resource::builder().with_service_name(service_name).build();
-        let spans = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
+        let spans = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()?;
         let tracer = SdkTracerProvider::builder()
             .with_batch_exporter(spans)
             .with_resource(resource.clone())
             .build();
-        let metrics = opentelemetry_otlp::MetricExporter::builder().with_tonic().build()?;
+        let metrics = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()?;
         let meter = SdkMeterProvider::builder()
             .with_periodic_exporter(metrics)
             .with_resource(resource)

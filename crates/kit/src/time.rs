@@ -4,7 +4,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now_micros() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
@@ -37,7 +39,10 @@ mod tests {
         for micros in [0, 1, 1_711_929_600_000_000, -1] {
             assert_eq!(from_timestamp(&to_timestamp(micros)), Some(micros));
         }
-        let bad = prost_types::Timestamp { seconds: 1, nanos: -5 };
+        let bad = prost_types::Timestamp {
+            seconds: 1,
+            nanos: -5,
+        };
         assert_eq!(from_timestamp(&bad), None);
     }
 }

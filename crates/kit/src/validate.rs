@@ -26,7 +26,10 @@ pub fn optional(value: &str, field: &str, max: usize) -> Result<Option<String>, 
 
 fn bounded(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
     if value.chars().count() > max {
-        return Err(ApiError::invalid(field, format!("must be at most {max} characters")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(value.to_owned())
 }
@@ -65,7 +68,9 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let err = required("  ", "ticket.name", 10).unwrap_err();
-        assert!(matches!(err, ApiError::InvalidArgument { ref field, .. } if field == "ticket.name"));
+        assert!(
+            matches!(err, ApiError::InvalidArgument { ref field, .. } if field == "ticket.name")
+        );
         assert!(required("abcdefghijk", "x", 10).is_err());
         assert_eq!(optional("", "x", 10).unwrap(), None);
         assert!(id("a b", "id").is_err());

@@ -23,7 +23,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inbox.db?mode=rwc";
 
 impl Config {
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
-        let ticketing_url = config::string_or(source, "INBOX_TICKETING_URL", "http://127.0.0.1:50052");
+        let ticketing_url =
+            config::string_or(source, "INBOX_TICKETING_URL", "http://127.0.0.1:50052");
         if !(ticketing_url.starts_with("http://") || ticketing_url.starts_with("https://")) {
             return Err(ConfigError {
                 key: "INBOX_TICKETING_URL".into(),
@@ -36,10 +37,22 @@ impl Config {
             database_url: config::string_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL),
             db_max_connections: config::parse_or(source, "INBOX_DB_MAX_CONNECTIONS", 16)?,
             ticketing_url,
-            ticketing_timeout: config::duration_or(source, "INBOX_TICKETING_TIMEOUT", Duration::from_secs(10))?,
-            max_reconnect_backoff: config::duration_or(source, "INBOX_MAX_RECONNECT_BACKOFF", Duration::from_secs(10))?,
+            ticketing_timeout: config::duration_or(
+                source,
+                "INBOX_TICKETING_TIMEOUT",
+                Duration::from_secs(10),
+            )?,
+            max_reconnect_backoff: config::duration_or(
+                source,
+                "INBOX_MAX_RECONNECT_BACKOFF",
+                Duration::from_secs(10),
+            )?,
             limits: kit::server::Limits {
-                drain_grace: config::duration_or(source, "INBOX_DRAIN_GRACE", Duration::from_secs(20))?,
+                drain_grace: config::duration_or(
+                    source,
+                    "INBOX_DRAIN_GRACE",
+                    Duration::from_secs(20),
+                )?,
                 ..Default::default()
             },
         })
@@ -48,7 +61,8 @@ impl Config {
     /// Defaults with another database and ticketing address: what tests
     /// start from.
     pub fn for_database(database_url: &str, ticketing_url: &str) -> Self {
-        let mut config = Self::from_source(&std::collections::HashMap::new()).expect("default settings are valid");
+        let mut config = Self::from_source(&std::collections::HashMap::new())
+            .expect("default settings are valid");
         config.database_url = database_url.to_owned();
         config.ticketing_url = ticketing_url.to_owned();
         config
@@ -63,10 +77,25 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_setting() {
-        let source: HashMap<String, String> = [("INBOX_TICKETING_URL".to_owned(), "ticketing:50052".to_owned())].into();
-        assert!(Config::from_source(&source).unwrap_err().to_string().contains("INBOX_TICKETING_URL"));
-        let source: HashMap<String, String> = [("INBOX_DRAIN_GRACE".to_owned(), "forever".to_owned())].into();
-        assert!(Config::from_source(&source).unwrap_err().to_string().contains("INBOX_DRAIN_GRACE"));
+        let source: HashMap<String, String> = [(
+            "INBOX_TICKETING_URL".to_owned(),
+            "ticketing:50052".to_owned(),
+        )]
+        .into();
+        assert!(
+            Config::from_source(&source)
+                .unwrap_err()
+                .to_string()
+                .contains("INBOX_TICKETING_URL")
+        );
+        let source: HashMap<String, String> =
+            [("INBOX_DRAIN_GRACE".to_owned(), "forever".to_owned())].into();
+        assert!(
+            Config::from_source(&source)
+                .unwrap_err()
+                .to_string()
+                .contains("INBOX_DRAIN_GRACE")
+        );
         let defaults = Config::from_source(&HashMap::new()).unwrap();
         assert_eq!(defaults.listen.port(), 50051);
         assert_eq!(defaults.ticketing_url, "http://127.0.0.1:50052");

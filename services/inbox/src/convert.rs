@@ -18,7 +18,10 @@ pub fn direction(value: i32, field: &str) -> Result<pb::Direction, ApiError> {
     match pb::Direction::try_from(value) {
         Ok(pb::Direction::Unspecified) => Err(ApiError::invalid(field, "is required")),
         Ok(direction) => Ok(direction),
-        Err(_) => Err(ApiError::invalid(field, format!("unknown direction {value}"))),
+        Err(_) => Err(ApiError::invalid(
+            field,
+            format!("unknown direction {value}"),
+        )),
     }
 }
 
@@ -35,7 +38,10 @@ pub fn workspace_filter(value: i32, field: &str) -> Result<Option<i32>, ApiError
     match tpb::Workspace::try_from(value) {
         Ok(tpb::Workspace::Unspecified) => Ok(None),
         Ok(workspace) => Ok(Some(workspace as i32)),
-        Err(_) => Err(ApiError::invalid(field, format!("unknown workspace {value}"))),
+        Err(_) => Err(ApiError::invalid(
+            field,
+            format!("unknown workspace {value}"),
+        )),
     }
 }
 

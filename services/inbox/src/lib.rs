@@ -34,10 +34,12 @@ pub enum RunError {
 /// migration jobs.
 pub async fn migrate(config: &Config) -> Result<(), RunError> {
     let db = connect(config).await?;
-    store::migration::Migrator::up(&db, None).await.map_err(|source| RunError::Database {
-        url: kit::db::redacted(&config.database_url),
-        source,
-    })
+    store::migration::Migrator::up(&db, None)
+        .await
+        .map_err(|source| RunError::Database {
+            url: kit::db::redacted(&config.database_url),
+            source,
+        })
 }
 
 async fn connect(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
@@ -51,7 +53,11 @@ async fn connect(config: &Config) -> Result<sea_orm::DatabaseConnection, RunErro
 
 /// Serves on `listener` and follows ticketing's events until `draining`
 /// flips, then drains.
-pub async fn run(config: Config, listener: TcpListener, draining: Draining) -> Result<(), RunError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    draining: Draining,
+) -> Result<(), RunError> {
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
     let url = kit::db::redacted(&config.database_url);
     migrate(&config).await?;
@@ -63,7 +69,8 @@ pub async fn run(config: Config, listener: TcpListener, draining: Draining) -> R
         source,
     })?;
     let consumer = tokio::spawn(app::consumer::run(app.clone(), draining.clone()));
-    let service = InboxServiceServer::new(api::Api::new(app)).max_decoding_message_size(4 * 1024 * 1024);
+    let service =
+        InboxServiceServer::new(api::Api::new(app)).max_decoding_message_size(4 * 1024 * 1024);
     health.serving().await;
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -71,7 +78,14 @@ pub async fn run(config: Config, listener: TcpListener, draining: Draining) -> R
         ticketing = %ticketing_url,
         "inbox serving"
     );
-    let served = kit::server::serve(listener, routes.add_service(service), health, &limits, draining).await;
+    let served = kit::server::serve(
+        listener,
+        routes.add_service(service),
+        health,
+        &limits,
+        draining,
+    )
+    .await;
     if let Err(err) = consumer.await {
         tracing::error!(%err, "event consumer panicked");
     }

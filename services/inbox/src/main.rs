@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use kit::shutdown::Shutdown;
 use inbox::Config;
+use kit::shutdown::Shutdown;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -30,7 +30,11 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/ticketing.db?mode=rwc";
 impl Config {
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let limits = kit::server::Limits {
-            drain_grace: config::duration_or(source, "TICKETING_DRAIN_GRACE", Duration::from_secs(20))?,
+            drain_grace: config::duration_or(
+                source,
+                "TICKETING_DRAIN_GRACE",
+                Duration::from_secs(20),
+            )?,
             ..Default::default()
         };
         Ok(Self {
@@ -42,7 +46,11 @@ impl Config {
                 cutover_micros: parse_cutover(source)?,
             },
             stream: StreamConfig {
-                poll_interval: config::duration_or(source, "TICKETING_STREAM_POLL_INTERVAL", Duration::from_secs(1))?,
+                poll_interval: config::duration_or(
+                    source,
+                    "TICKETING_STREAM_POLL_INTERVAL",
+                    Duration::from_secs(1),
+                )?,
                 progress_interval: config::duration_or(
                     source,
                     "TICKETING_STREAM_PROGRESS_INTERVAL",
@@ -55,7 +63,8 @@ impl Config {
 
     /// Defaults with another database: what tests start from.
     pub fn for_database(database_url: &str) -> Self {
-        let mut config = Self::from_source(&std::collections::HashMap::new()).expect("default settings are valid");
+        let mut config = Self::from_source(&std::collections::HashMap::new())
+            .expect("default settings are valid");
         config.database_url = database_url.to_owned();
         config
     }
@@ -78,7 +87,9 @@ fn parse_tiers(source: &dyn Source) -> Result<Vec<Tier>, ConfigError> {
             _ => Err(ConfigError {
                 key: key.into(),
                 value: value.clone(),
-                reason: format!("unknown tier {tier}; expected FREE, STARTER, PROFESSIONAL or ENTERPRISE"),
+                reason: format!(
+                    "unknown tier {tier}; expected FREE, STARTER, PROFESSIONAL or ENTERPRISE"
+                ),
             }),
         })
         .collect()
@@ -104,11 +115,18 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_setting() {
-        let source: HashMap<String, String> = [("HELP_DESK_TIERS".to_owned(), "GOLD".to_owned())].into();
+        let source: HashMap<String, String> =
+            [("HELP_DESK_TIERS".to_owned(), "GOLD".to_owned())].into();
         let err = Config::from_source(&source).unwrap_err();
         assert!(err.to_string().contains("HELP_DESK_TIERS"), "{err}");
-        let source: HashMap<String, String> = [("TICKETING_LISTEN".to_owned(), "here".to_owned())].into();
-        assert!(Config::from_source(&source).unwrap_err().to_string().contains("TICKETING_LISTEN"));
+        let source: HashMap<String, String> =
+            [("TICKETING_LISTEN".to_owned(), "here".to_owned())].into();
+        assert!(
+            Config::from_source(&source)
+                .unwrap_err()
+                .to_string()
+                .contains("TICKETING_LISTEN")
+        );
         let defaults = Config::from_source(&HashMap::new()).unwrap();
         assert_eq!(defaults.listen.port(), 50052);
         assert_eq!(defaults.help_desk, HelpDeskPolicy::default());

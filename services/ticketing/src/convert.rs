@@ -51,7 +51,10 @@ pub fn workspace_filter(value: i32, field: &str) -> Result<Option<i32>, ApiError
     match pb::Workspace::try_from(value) {
         Ok(pb::Workspace::Unspecified) => Ok(None),
         Ok(w) => Ok(Some(w as i32)),
-        Err(_) => Err(ApiError::invalid(field, format!("unknown workspace {value}"))),
+        Err(_) => Err(ApiError::invalid(
+            field,
+            format!("unknown workspace {value}"),
+        )),
     }
 }
 
@@ -104,7 +107,11 @@ pub fn pipeline_to_proto(row: &pipeline::Model, stages: &[stage::Model]) -> pb::
     }
 }
 
-pub fn ticket_to_proto(row: &ticket::Model, stage: &stage::Model, links: &[ticket_conversation::Model]) -> pb::Ticket {
+pub fn ticket_to_proto(
+    row: &ticket::Model,
+    stage: &stage::Model,
+    links: &[ticket_conversation::Model],
+) -> pb::Ticket {
     pb::Ticket {
         id: row.id.clone(),
         account_id: row.account_id.clone(),

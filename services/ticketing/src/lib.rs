@@ -32,10 +32,12 @@ pub enum RunError {
 /// migration jobs.
 pub async fn migrate(config: &Config) -> Result<(), RunError> {
     let db = connect(config).await?;
-    store::migration::Migrator::up(&db, None).await.map_err(|source| RunError::Database {
-        url: kit::db::redacted(&config.database_url),
-        source,
-    })
+    store::migration::Migrator::up(&db, None)
+        .await
+        .map_err(|source| RunError::Database {
+            url: kit::db::redacted(&config.database_url),
+            source,
+        })
 }
 
 async fn connect(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
@@ -48,7 +50,11 @@ async fn connect(config: &Config) -> Result<sea_orm::DatabaseConnection, RunErro
 }
 
 /// Serves on `listener` until `draining` flips, then drains.
-pub async fn run(config: Config, listener: TcpListener, draining: Draining) -> Result<(), RunError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    draining: Draining,
+) -> Result<(), RunError> {
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
     let url = kit::db::redacted(&config.database_url);
     migrate(&config).await?;

@@ -44,7 +44,9 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), ticketing::RunError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|err| ticketing::RunError::Serve(kit::server::ServeError::Bind(config.listen, err)))?;
+        .map_err(|err| {
+            ticketing::RunError::Serve(kit::server::ServeError::Bind(config.listen, err))
+        })?;
     let shutdown = Shutdown::new();
     let draining = shutdown.draining();
     tokio::spawn(async move {

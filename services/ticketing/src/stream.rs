@@ -28,16 +28,26 @@ enum Scope {
     All,
 }
 
-pub async fn watch(app: App, caller: &Caller, request: pb::WatchEventsRequest, draining: Draining) -> Result<EventStream, ApiError> {
+pub async fn watch(
+    app: App,
+    caller: &Caller,
+    request: pb::WatchEventsRequest,
+    draining: Draining,
+) -> Result<EventStream, ApiError> {
     let mut cursors = BTreeMap::new();
     for (i, cursor) in request.cursors.iter().enumerate() {
         let field = format!("cursors[{i}]");
         let account = kit::validate::id(&cursor.account_id, &format!("{field}.account_id"))?;
         if cursor.after_sequence < 0 {
-            return Err(ApiError::invalid(format!("{field}.after_sequence"), "must not be negative"));
+            return Err(ApiError::invalid(
+                format!("{field}.after_sequence"),
+                "must not be negative",
+            ));
         }
         if !caller.is_service() && !crate::app::same_account(caller, &account) {
-            return Err(ApiError::PermissionDenied(format!("{field}: not your account")));
+            return Err(ApiError::PermissionDenied(format!(
+                "{field}: not your account"
+            )));
         }
         cursors.insert(account, cursor.after_sequence);
     }
@@ -45,7 +55,10 @@ pub async fn watch(app: App, caller: &Caller, request: pb::WatchEventsRequest, d
         (true, true) => Scope::All,
         (true, false) => Scope::Accounts(vec![caller.account()?.to_owned()]),
         (false, _) if cursors.is_empty() => {
-            return Err(ApiError::invalid("cursors", "name at least one account, or set all_accounts"));
+            return Err(ApiError::invalid(
+                "cursors",
+                "name at least one account, or set all_accounts",
+            ));
         }
         (false, _) => Scope::Accounts(cursors.keys().cloned().collect()),
     };
@@ -60,7 +73,9 @@ pub async fn watch(app: App, caller: &Caller, request: pb::WatchEventsRequest, d
         if *after > head {
             return Err(ApiError::OutOfRange {
                 reason: "CURSOR_AHEAD",
-                message: format!("cursor {after} of account {account} is ahead of the log's head {head}"),
+                message: format!(
+                    "cursor {after} of account {account} is ahead of the log's head {head}"
+                ),
             });
         }
     }

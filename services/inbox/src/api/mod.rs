@@ -36,20 +36,30 @@ fn key<M: prost::Message>(
 
 #[tonic::async_trait]
 impl InboxService for Api {
-    async fn create_conversation(&self, request: Request<pb::CreateConversationRequest>) -> Reply<pb::Conversation> {
+    async fn create_conversation(
+        &self,
+        request: Request<pb::CreateConversationRequest>,
+    ) -> Reply<pb::Conversation> {
         let caller = Caller::from_metadata(request.metadata());
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let request_id = std::mem::take(&mut request.request_id);
         let key = key(account_id, "CreateConversation", request_id, &request)?;
         let input = parse::new_conversation(request)?;
-        Ok(Response::new(self.app.create_conversation(account_id, input, key).await?))
+        Ok(Response::new(
+            self.app.create_conversation(account_id, input, key).await?,
+        ))
     }
 
-    async fn get_conversation(&self, request: Request<pb::GetConversationRequest>) -> Reply<pb::Conversation> {
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Reply<pb::Conversation> {
         let caller = Caller::from_metadata(request.metadata());
         let id = kit::validate::id(&request.get_ref().id, "id")?;
-        Ok(Response::new(self.app.get_conversation(caller.account()?, &id).await?))
+        Ok(Response::new(
+            self.app.get_conversation(caller.account()?, &id).await?,
+        ))
     }
 
     async fn list_conversations(
@@ -62,7 +72,9 @@ impl InboxService for Api {
         let page_size = paging::page_size(request.page_size, "page_size")?;
         let after = paging::decode_token(&request.page_token, "page_token")?;
         Ok(Response::new(
-            self.app.list_conversations(caller.account()?, &filter, page_size, after).await?,
+            self.app
+                .list_conversations(caller.account()?, &filter, page_size, after)
+                .await?,
         ))
     }
 
@@ -73,10 +85,15 @@ impl InboxService for Api {
         let request_id = std::mem::take(&mut request.request_id);
         let key = key(account_id, "AddMessage", request_id, &request)?;
         let input = parse::new_message(request)?;
-        Ok(Response::new(self.app.add_message(account_id, input, key).await?))
+        Ok(Response::new(
+            self.app.add_message(account_id, input, key).await?,
+        ))
     }
 
-    async fn list_messages(&self, request: Request<pb::ListMessagesRequest>) -> Reply<pb::ListMessagesResponse> {
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Reply<pb::ListMessagesResponse> {
         let caller = Caller::from_metadata(request.metadata());
         let request = request.get_ref();
         let conversation_id = kit::validate::id(&request.conversation_id, "conversation_id")?;
@@ -89,15 +106,24 @@ impl InboxService for Api {
         ))
     }
 
-    async fn assign_conversation(&self, _: Request<pb::AssignConversationRequest>) -> Reply<pb::Conversation> {
+    async fn assign_conversation(
+        &self,
+        _: Request<pb::AssignConversationRequest>,
+    ) -> Reply<pb::Conversation> {
         Err(unimplemented("AssignConversation (R4 owner sync)"))
     }
 
-    async fn close_conversation(&self, _: Request<pb::CloseConversationRequest>) -> Reply<pb::Conversation> {
+    async fn close_conversation(
+        &self,
+        _: Request<pb::CloseConversationRequest>,
+    ) -> Reply<pb::Conversation> {
         Err(unimplemented("CloseConversation (R7)"))
     }
 
-    async fn reopen_conversation(&self, _: Request<pb::ReopenConversationRequest>) -> Reply<pb::Conversation> {
+    async fn reopen_conversation(
+        &self,
+        _: Request<pb::ReopenConversationRequest>,
+    ) -> Reply<pb::Conversation> {
         Err(unimplemented("ReopenConversation (R7)"))
     }
 
@@ -129,12 +155,20 @@ impl InboxService for Api {
         let overrides = request.ticket.unwrap_or_default();
         Ok(Response::new(
             self.app
-                .create_ticket_for_conversation(&caller, request.request_id, &conversation_id, overrides)
+                .create_ticket_for_conversation(
+                    &caller,
+                    request.request_id,
+                    &conversation_id,
+                    overrides,
+                )
                 .await?,
         ))
     }
 
-    async fn update_conversation_ticket(&self, _: Request<pb::UpdateConversationTicketRequest>) -> Reply<tpb::Ticket> {
+    async fn update_conversation_ticket(
+        &self,
+        _: Request<pb::UpdateConversationTicketRequest>,
+    ) -> Reply<tpb::Ticket> {
         Err(unimplemented("UpdateConversationTicket (R10)"))
     }
 
@@ -159,8 +193,9 @@ impl InboxService for Api {
         Err(unimplemented("SetDisplayedProperties (R11)"))
     }
 
-    type WatchConversationsStream =
-        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::WatchConversationsResponse, Status>> + Send>>;
+    type WatchConversationsStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::WatchConversationsResponse, Status>> + Send>,
+    >;
 
     async fn watch_conversations(
         &self,

@@ -14,7 +14,10 @@ pub fn email(value: &str, field: &str) -> Result<String, ApiError> {
     let email = validate::required(value, field, MAX_EMAIL_LEN)?.to_lowercase();
     let well_formed = match email.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !email.contains(char::is_whitespace)
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !email.contains(char::is_whitespace)
         }
         None => false,
     };
@@ -25,28 +28,43 @@ pub fn email(value: &str, field: &str) -> Result<String, ApiError> {
     }
 }
 
-pub fn new_conversation(request: pb::CreateConversationRequest) -> Result<NewConversation, ApiError> {
+pub fn new_conversation(
+    request: pb::CreateConversationRequest,
+) -> Result<NewConversation, ApiError> {
     let conversation = request
         .conversation
         .ok_or_else(|| ApiError::invalid("conversation", "is required"))?;
-    let contact = request.contact.ok_or_else(|| ApiError::invalid("contact", "is required"))?;
+    let contact = request
+        .contact
+        .ok_or_else(|| ApiError::invalid("contact", "is required"))?;
     let first = request
         .first_message
         .ok_or_else(|| ApiError::invalid("first_message", "is required"))?;
     let email = email(&contact.email, "contact.email")?;
     Ok(NewConversation {
-        subject: validate::required(&conversation.subject, "conversation.subject", validate::MAX_NAME_LEN)?,
+        subject: validate::required(
+            &conversation.subject,
+            "conversation.subject",
+            validate::MAX_NAME_LEN,
+        )?,
         channel: convert::channel(conversation.channel, "conversation.channel")?,
-        contact_name: validate::optional(&contact.name, "contact.name", validate::MAX_NAME_LEN)?.unwrap_or_default(),
+        contact_name: validate::optional(&contact.name, "contact.name", validate::MAX_NAME_LEN)?
+            .unwrap_or_default(),
         body: validate::required(&first.body, "first_message.body", validate::MAX_TEXT_LEN)?,
-        author: validate::optional(&first.author, "first_message.author", validate::MAX_NAME_LEN)?
-            .unwrap_or_else(|| email.clone()),
+        author: validate::optional(
+            &first.author,
+            "first_message.author",
+            validate::MAX_NAME_LEN,
+        )?
+        .unwrap_or_else(|| email.clone()),
         email,
     })
 }
 
 pub fn new_message(request: pb::AddMessageRequest) -> Result<NewMessage, ApiError> {
-    let message = request.message.ok_or_else(|| ApiError::invalid("message", "is required"))?;
+    let message = request
+        .message
+        .ok_or_else(|| ApiError::invalid("message", "is required"))?;
     Ok(NewMessage {
         conversation_id: validate::id(&request.conversation_id, "conversation_id")?,
         direction: convert::direction(message.direction, "message.direction")?,
@@ -55,7 +73,9 @@ pub fn new_message(request: pb::AddMessageRequest) -> Result<NewMessage, ApiErro
     })
 }
 
-pub fn conversation_filter(request: &pb::ListConversationsRequest) -> Result<ConversationFilterInput, ApiError> {
+pub fn conversation_filter(
+    request: &pb::ListConversationsRequest,
+) -> Result<ConversationFilterInput, ApiError> {
     let owner_id = match request.owner_id.as_str() {
         "" => None,
         "none" => Some(None),
@@ -77,8 +97,18 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_lower_cased() {
-        assert_eq!(email(" Ana@Example.COM ", "contact.email").unwrap(), "ana@example.com");
-        for bad in ["", "ana", "ana@", "@example.com", "a b@example.com", "ana@localhost"] {
+        assert_eq!(
+            email(" Ana@Example.COM ", "contact.email").unwrap(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "a b@example.com",
+            "ana@localhost",
+        ] {
             assert!(email(bad, "contact.email").is_err(), "{bad}");
         }
     }

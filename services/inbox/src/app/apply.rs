@@ -17,7 +17,10 @@ const CLOSED: i32 = proto::inbox::v1::ConversationStatus::Closed as i32;
 
 /// Stores the snapshot if it is newer than the stored one, and keeps each
 /// of the ticket's conversations linked and in the ticket's workspace.
-pub async fn ticket_snapshot(conn: &impl ConnectionTrait, ticket: &tpb::Ticket) -> Result<(), DbErr> {
+pub async fn ticket_snapshot(
+    conn: &impl ConnectionTrait,
+    ticket: &tpb::Ticket,
+) -> Result<(), DbErr> {
     let stored = queries::upsert_ticket_view(
         conn,
         ticket_view::Model {
@@ -47,22 +50,52 @@ pub async fn directive(
     use conversation::Column as C;
     let id = directive.conversation_id.as_str();
     match tpb::DirectiveAction::try_from(directive.action) {
-        Ok(tpb::DirectiveAction::LinkTicket) => link(conn, account_id, id, &directive.ticket_id).await,
+        Ok(tpb::DirectiveAction::LinkTicket) => {
+            link(conn, account_id, id, &directive.ticket_id).await
+        }
         Ok(tpb::DirectiveAction::Close) => {
-            change(conn, account_id, id, C::Status.eq(OPEN), vec![(C::Status, CLOSED.into())]).await
+            change(
+                conn,
+                account_id,
+                id,
+                C::Status.eq(OPEN),
+                vec![(C::Status, CLOSED.into())],
+            )
+            .await
         }
         Ok(tpb::DirectiveAction::Reopen) => {
             let live_and_closed = C::Status.eq(CLOSED).and(C::DeletedAt.is_null());
-            change(conn, account_id, id, live_and_closed, vec![(C::Status, OPEN.into())]).await
+            change(
+                conn,
+                account_id,
+                id,
+                live_and_closed,
+                vec![(C::Status, OPEN.into())],
+            )
+            .await
         }
         Ok(tpb::DirectiveAction::MoveToHelpDesk) => move_to_help_desk(conn, account_id, id).await,
         Ok(tpb::DirectiveAction::Trash) => {
             let now = kit::time::now_micros();
-            change(conn, account_id, id, C::DeletedAt.is_null(), vec![(C::DeletedAt, now.into())]).await
+            change(
+                conn,
+                account_id,
+                id,
+                C::DeletedAt.is_null(),
+                vec![(C::DeletedAt, now.into())],
+            )
+            .await
         }
         Ok(tpb::DirectiveAction::Restore) => {
             let none: Option<i64> = None;
-            change(conn, account_id, id, C::DeletedAt.is_not_null(), vec![(C::DeletedAt, none.into())]).await
+            change(
+                conn,
+                account_id,
+                id,
+                C::DeletedAt.is_not_null(),
+                vec![(C::DeletedAt, none.into())],
+            )
+            .await
         }
         Ok(tpb::DirectiveAction::Purge) => {
             let result = conversation::Entity::delete_many()
@@ -73,14 +106,23 @@ pub async fn directive(
             Ok(result.rows_affected > 0)
         }
         Ok(tpb::DirectiveAction::Unspecified) | Err(_) => {
-            tracing::warn!(action = directive.action, conversation_id = id, "unknown directive ignored");
+            tracing::warn!(
+                action = directive.action,
+                conversation_id = id,
+                "unknown directive ignored"
+            );
             Ok(false)
         }
     }
 }
 
 /// R2: a conversation's ticket is set once and never replaced.
-async fn link(conn: &impl ConnectionTrait, account_id: &str, id: &str, ticket_id: &str) -> Result<bool, DbErr> {
+async fn link(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+    ticket_id: &str,
+) -> Result<bool, DbErr> {
     use conversation::Column as C;
     change(
         conn,
@@ -92,10 +134,21 @@ async fn link(conn: &impl ConnectionTrait, account_id: &str, id: &str, ticket_id
     .await
 }
 
-async fn move_to_help_desk(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<bool, DbErr> {
+async fn move_to_help_desk(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+) -> Result<bool, DbErr> {
     use conversation::Column as C;
     let help_desk = tpb::Workspace::HelpDesk as i32;
-    change(conn, account_id, id, C::Workspace.ne(help_desk), vec![(C::Workspace, help_desk.into())]).await
+    change(
+        conn,
+        account_id,
+        id,
+        C::Workspace.ne(help_desk),
+        vec![(C::Workspace, help_desk.into())],
+    )
+    .await
 }
 
 /// `UPDATE conversations SET <sets>, version = version + 1 WHERE id AND <when>`.

@@ -51,7 +51,11 @@ enum FollowError {
     Database(#[from] sea_orm::DbErr),
 }
 
-async fn follow(app: &App, draining: &mut Draining, backoff: &mut Backoff) -> Result<(), FollowError> {
+async fn follow(
+    app: &App,
+    draining: &mut Draining,
+    backoff: &mut Backoff,
+) -> Result<(), FollowError> {
     let cursors = queries::cursors(&app.db)
         .await?
         .into_iter()
@@ -65,7 +69,12 @@ async fn follow(app: &App, draining: &mut Draining, backoff: &mut Backoff) -> Re
         all_accounts: true,
     });
     kit::identity::Caller::default().forward(super::SERVICE_IDENTITY, request.metadata_mut());
-    let mut stream = app.ticketing.clone().watch_events(request).await?.into_inner();
+    let mut stream = app
+        .ticketing
+        .clone()
+        .watch_events(request)
+        .await?
+        .into_inner();
     tracing::info!(ticketing = %app.config.ticketing_url, "following ticketing events");
     backoff.reset();
     loop {
@@ -73,7 +82,9 @@ async fn follow(app: &App, draining: &mut Draining, backoff: &mut Backoff) -> Re
             message = stream.next() => message,
             _ = draining.wait() => return Ok(()),
         };
-        let Some(message) = message else { return Ok(()) };
+        let Some(message) = message else {
+            return Ok(());
+        };
         match message?.kind {
             Some(tpb::watch_events_response::Kind::Event(event)) => {
                 let sequence = event.sequence;
@@ -132,7 +143,10 @@ impl Backoff {
     const FIRST: Duration = Duration::from_millis(100);
 
     fn new(max: Duration) -> Self {
-        Self { next: Self::FIRST, max }
+        Self {
+            next: Self::FIRST,
+            max,
+        }
     }
 
     fn reset(&mut self) {

@@ -41,7 +41,10 @@ impl App {
         // A concurrent first conversation of the same new contact loses the
         // race for the contact row once; the second attempt finds it.
         for _ in 0..2 {
-            match self.try_create_conversation(account_id, &input, key.as_ref()).await {
+            match self
+                .try_create_conversation(account_id, &input, key.as_ref())
+                .await
+            {
                 Err(err) if err.is_unique_violation() => {
                     if let Some(answer) = kit::idempotency::replay(key.as_ref(), &self.db).await? {
                         return Ok(answer);
@@ -128,7 +131,11 @@ impl App {
             .ok_or_else(|| ApiError::not_found("conversation", id))
     }
 
-    pub async fn get_conversation(&self, account_id: &str, id: &str) -> Result<pb::Conversation, ApiError> {
+    pub async fn get_conversation(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<pb::Conversation, ApiError> {
         let row = self.load_conversation(&self.db, account_id, id).await?;
         Ok(convert::conversation_to_proto(&row))
     }
@@ -140,7 +147,14 @@ impl App {
         page_size: u64,
         after: Option<paging::Cursor>,
     ) -> Result<pb::ListConversationsResponse, ApiError> {
-        let mut rows = queries::list_conversations(&self.db, account_id, filter, after.as_ref(), page_size + 1).await?;
+        let mut rows = queries::list_conversations(
+            &self.db,
+            account_id,
+            filter,
+            after.as_ref(),
+            page_size + 1,
+        )
+        .await?;
         let next_page_token = next_token(&mut rows, page_size, |c| (c.created_at, c.id.clone()));
         Ok(pb::ListConversationsResponse {
             conversations: rows.iter().map(convert::conversation_to_proto).collect(),
@@ -150,12 +164,19 @@ impl App {
 
     /// R13: replies and incoming mail; an incoming message reopens a closed
     /// conversation (not its ticket). Trashed conversations are read-only (R9).
-    pub async fn add_message(&self, account_id: &str, input: NewMessage, key: Option<Key>) -> Result<pb::Message, ApiError> {
+    pub async fn add_message(
+        &self,
+        account_id: &str,
+        input: NewMessage,
+        key: Option<Key>,
+    ) -> Result<pb::Message, ApiError> {
         let txn = self.db.begin().await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }
-        let conversation = self.load_conversation(&txn, account_id, &input.conversation_id).await?;
+        let conversation = self
+            .load_conversation(&txn, account_id, &input.conversation_id)
+            .await?;
         if conversation.deleted_at.is_some() {
             return Err(ApiError::precondition(
                 "CONVERSATION_TRASHED",
@@ -178,10 +199,15 @@ impl App {
             reopened.status = OPEN;
             reopened.updated_at = now;
             reopened.version += 1;
-            if !queries::update_conversation_if_version(&txn, &reopened, conversation.version).await? {
+            if !queries::update_conversation_if_version(&txn, &reopened, conversation.version)
+                .await?
+            {
                 return Err(ApiError::Aborted {
                     reason: "CONCURRENT_UPDATES",
-                    message: format!("conversation {} changed meanwhile; try again", conversation.id),
+                    message: format!(
+                        "conversation {} changed meanwhile; try again",
+                        conversation.id
+                    ),
                 });
             }
         }
@@ -198,8 +224,11 @@ impl App {
         page_size: u64,
         after: Option<paging::Cursor>,
     ) -> Result<pb::ListMessagesResponse, ApiError> {
-        self.load_conversation(&self.db, account_id, conversation_id).await?;
-        let mut rows = queries::list_messages(&self.db, conversation_id, after.as_ref(), page_size + 1).await?;
+        self.load_conversation(&self.db, account_id, conversation_id)
+            .await?;
+        let mut rows =
+            queries::list_messages(&self.db, conversation_id, after.as_ref(), page_size + 1)
+                .await?;
         let next_page_token = next_token(&mut rows, page_size, |m| (m.created_at, m.id.clone()));
         Ok(pb::ListMessagesResponse {
             messages: rows.iter().map(convert::message_to_proto).collect(),

@@ -18,7 +18,9 @@ impl App {
         overrides: tpb::Ticket,
     ) -> Result<pb::CreateTicketForConversationResponse, ApiError> {
         let account_id = caller.account()?;
-        let conversation = self.load_conversation(&self.db, account_id, conversation_id).await?;
+        let conversation = self
+            .load_conversation(&self.db, account_id, conversation_id)
+            .await?;
         let request = tpb::CreateTicketRequest {
             request_id,
             ticket: Some(overrides),
@@ -35,7 +37,9 @@ impl App {
         let txn = self.db.begin().await?;
         apply::ticket_snapshot(&txn, &ticket).await?;
         txn.commit().await?;
-        let conversation = self.load_conversation(&self.db, account_id, conversation_id).await?;
+        let conversation = self
+            .load_conversation(&self.db, account_id, conversation_id)
+            .await?;
         Ok(pb::CreateTicketForConversationResponse {
             conversation: Some(convert::conversation_to_proto(&conversation)),
             ticket: Some(ticket),

@@ -9,7 +9,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(kit::idempotency::migration::Migration)]
+        vec![
+            Box::new(Initial),
+            Box::new(kit::idempotency::migration::Migration),
+        ]
     }
 }
 
@@ -59,10 +62,34 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        index(m, "conversations", "conversations_account_created", &["account_id", "created_at", "id"]).await?;
-        index(m, "conversations", "conversations_account_status", &["account_id", "status", "created_at"]).await?;
-        index(m, "conversations", "conversations_account_owner", &["account_id", "owner_id", "created_at"]).await?;
-        index(m, "conversations", "conversations_contact", &["contact_id", "created_at"]).await?;
+        index(
+            m,
+            "conversations",
+            "conversations_account_created",
+            &["account_id", "created_at", "id"],
+        )
+        .await?;
+        index(
+            m,
+            "conversations",
+            "conversations_account_status",
+            &["account_id", "status", "created_at"],
+        )
+        .await?;
+        index(
+            m,
+            "conversations",
+            "conversations_account_owner",
+            &["account_id", "owner_id", "created_at"],
+        )
+        .await?;
+        index(
+            m,
+            "conversations",
+            "conversations_contact",
+            &["contact_id", "created_at"],
+        )
+        .await?;
         index(m, "conversations", "conversations_ticket", &["ticket_id"]).await?;
         m.create_table(
             Table::create()
@@ -77,7 +104,13 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        index(m, "messages", "messages_conversation", &["conversation_id", "created_at", "id"]).await?;
+        index(
+            m,
+            "messages",
+            "messages_conversation",
+            &["conversation_id", "created_at", "id"],
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("ticket_views")
@@ -101,7 +134,13 @@ impl MigrationTrait for Initial {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["event_cursors", "ticket_views", "messages", "conversations", "contacts"] {
+        for table in [
+            "event_cursors",
+            "ticket_views",
+            "messages",
+            "conversations",
+            "contacts",
+        ] {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())

@@ -3,8 +3,8 @@
 
 use kit::paging::Cursor;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entities::{contact, conversation, event_cursor, message, ticket_view};
@@ -21,7 +21,11 @@ pub async fn find_contact_by_email(
         .await
 }
 
-pub async fn find_contact(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<Option<contact::Model>, DbErr> {
+pub async fn find_contact(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<contact::Model>, DbErr> {
     contact::Entity::find_by_id(id.to_owned())
         .filter(contact::Column::AccountId.eq(account_id))
         .one(conn)
@@ -29,7 +33,10 @@ pub async fn find_contact(conn: &impl ConnectionTrait, account_id: &str, id: &st
 }
 
 pub async fn insert_contact(conn: &impl ConnectionTrait, row: contact::Model) -> Result<(), DbErr> {
-    contact::Entity::insert(row.into_active_model()).exec(conn).await.map(|_| ())
+    contact::Entity::insert(row.into_active_model())
+        .exec(conn)
+        .await
+        .map(|_| ())
 }
 
 pub async fn find_conversation(
@@ -48,10 +55,15 @@ pub async fn find_conversation_any_account(
     conn: &impl ConnectionTrait,
     id: &str,
 ) -> Result<Option<conversation::Model>, DbErr> {
-    conversation::Entity::find_by_id(id.to_owned()).one(conn).await
+    conversation::Entity::find_by_id(id.to_owned())
+        .one(conn)
+        .await
 }
 
-pub async fn insert_conversation(conn: &impl ConnectionTrait, row: conversation::Model) -> Result<(), DbErr> {
+pub async fn insert_conversation(
+    conn: &impl ConnectionTrait,
+    row: conversation::Model,
+) -> Result<(), DbErr> {
     conversation::Entity::insert(row.into_active_model())
         .exec(conn)
         .await
@@ -64,7 +76,7 @@ pub async fn update_conversation_if_version(
     updated: &conversation::Model,
     expected_version: i64,
 ) -> Result<bool, DbErr> {
-    let mut active = updated.clone().into_active_model();
+    let mut active = updated.clone().into_active_model().reset_all();
     active.id = sea_orm::ActiveValue::NotSet;
     active.account_id = sea_orm::ActiveValue::NotSet;
     let result = conversation::Entity::update_many()
@@ -77,7 +89,10 @@ pub async fn update_conversation_if_version(
 }
 
 pub async fn insert_message(conn: &impl ConnectionTrait, row: message::Model) -> Result<(), DbErr> {
-    message::Entity::insert(row.into_active_model()).exec(conn).await.map(|_| ())
+    message::Entity::insert(row.into_active_model())
+        .exec(conn)
+        .await
+        .map(|_| ())
 }
 
 #[derive(Debug, Default, Clone)]
@@ -124,9 +139,11 @@ pub async fn list_conversations(
     }
     if let Some(cursor) = after {
         query = query.filter(
-            Condition::any()
-                .add(C::CreatedAt.lt(cursor.key))
-                .add(Condition::all().add(C::CreatedAt.eq(cursor.key)).add(C::Id.lt(cursor.id.clone()))),
+            Condition::any().add(C::CreatedAt.lt(cursor.key)).add(
+                Condition::all()
+                    .add(C::CreatedAt.eq(cursor.key))
+                    .add(C::Id.lt(cursor.id.clone())),
+            ),
         );
     }
     query
@@ -148,9 +165,11 @@ pub async fn list_messages(
     let mut query = message::Entity::find().filter(C::ConversationId.eq(conversation_id));
     if let Some(cursor) = after {
         query = query.filter(
-            Condition::any()
-                .add(C::CreatedAt.gt(cursor.key))
-                .add(Condition::all().add(C::CreatedAt.eq(cursor.key)).add(C::Id.gt(cursor.id.clone()))),
+            Condition::any().add(C::CreatedAt.gt(cursor.key)).add(
+                Condition::all()
+                    .add(C::CreatedAt.eq(cursor.key))
+                    .add(C::Id.gt(cursor.id.clone())),
+            ),
         );
     }
     query
@@ -174,10 +193,18 @@ pub async fn find_ticket_view(
 
 /// Stores a ticket snapshot unless a newer one is already there. Returns
 /// whether it was stored.
-pub async fn upsert_ticket_view(conn: &impl ConnectionTrait, row: ticket_view::Model) -> Result<bool, DbErr> {
-    match ticket_view::Entity::find_by_id(row.ticket_id.clone()).one(conn).await? {
+pub async fn upsert_ticket_view(
+    conn: &impl ConnectionTrait,
+    row: ticket_view::Model,
+) -> Result<bool, DbErr> {
+    match ticket_view::Entity::find_by_id(row.ticket_id.clone())
+        .one(conn)
+        .await?
+    {
         None => {
-            ticket_view::Entity::insert(row.into_active_model()).exec(conn).await?;
+            ticket_view::Entity::insert(row.into_active_model())
+                .exec(conn)
+                .await?;
             Ok(true)
         }
         Some(stored) if stored.version < row.version => {
@@ -208,7 +235,12 @@ pub async fn cursor_of(conn: &impl ConnectionTrait, account_id: &str) -> Result<
 
 /// Moves an account's cursor from `from` to `to`. Fails (returns false) when
 /// another consumer moved it first: the caller must roll back.
-pub async fn advance_cursor(conn: &impl ConnectionTrait, account_id: &str, from: i64, to: i64) -> Result<bool, DbErr> {
+pub async fn advance_cursor(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<bool, DbErr> {
     let now = kit::time::now_micros();
     if from == 0 {
         let inserted = event_cursor::Entity::insert(event_cursor::ActiveModel {

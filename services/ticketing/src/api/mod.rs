@@ -4,12 +4,7 @@
 mod parse;
 
 use kit::{
-    ApiError,
-    error::unimplemented,
-    idempotency::Key,
-    identity::Caller,
-    paging,
-    shutdown::Draining,
+    ApiError, error::unimplemented, idempotency::Key, identity::Caller, paging, shutdown::Draining,
 };
 use proto::ticketing::v1::{self as pb, ticketing_service_server::TicketingService};
 use tonic::{Request, Response, Status};
@@ -44,7 +39,10 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl TicketingService for Api {
-    async fn create_account(&self, request: Request<pb::CreateAccountRequest>) -> Reply<pb::Account> {
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Reply<pb::Account> {
         let caller = Caller::from_metadata(request.metadata());
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
@@ -66,23 +64,32 @@ impl TicketingService for Api {
         let mut request_id = std::mem::take(&mut request.request_id);
         let key = key(&caller, "CreateTicket", &mut request_id, &request)?;
         let input = parse::new_ticket(request)?;
-        Ok(Response::new(self.app.create_ticket(&caller, input, key).await?))
+        Ok(Response::new(
+            self.app.create_ticket(&caller, input, key).await?,
+        ))
     }
 
     async fn get_ticket(&self, request: Request<pb::GetTicketRequest>) -> Reply<pb::Ticket> {
         let caller = Caller::from_metadata(request.metadata());
         let id = kit::validate::id(&request.get_ref().id, "id")?;
-        Ok(Response::new(self.app.get_ticket(caller.account()?, &id).await?))
+        Ok(Response::new(
+            self.app.get_ticket(caller.account()?, &id).await?,
+        ))
     }
 
-    async fn list_tickets(&self, request: Request<pb::ListTicketsRequest>) -> Reply<pb::ListTicketsResponse> {
+    async fn list_tickets(
+        &self,
+        request: Request<pb::ListTicketsRequest>,
+    ) -> Reply<pb::ListTicketsResponse> {
         let caller = Caller::from_metadata(request.metadata());
         let request = request.get_ref();
         let filter = parse::ticket_filter(request)?;
         let page_size = paging::page_size(request.page_size, "page_size")?;
         let after = paging::decode_token(&request.page_token, "page_token")?;
         Ok(Response::new(
-            self.app.list_tickets(caller.account()?, &filter, page_size, after).await?,
+            self.app
+                .list_tickets(caller.account()?, &filter, page_size, after)
+                .await?,
         ))
     }
 
@@ -93,18 +100,29 @@ impl TicketingService for Api {
         let mut request_id = std::mem::take(&mut request.request_id);
         let key = key(&caller, "UpdateTicket", &mut request_id, &request)?;
         let update = parse::ticket_update(request)?;
-        Ok(Response::new(self.app.update_ticket(&caller, update, key).await?))
+        Ok(Response::new(
+            self.app.update_ticket(&caller, update, key).await?,
+        ))
     }
 
-    async fn associate_conversation(&self, _: Request<pb::AssociateConversationRequest>) -> Reply<pb::Ticket> {
+    async fn associate_conversation(
+        &self,
+        _: Request<pb::AssociateConversationRequest>,
+    ) -> Reply<pb::Ticket> {
         Err(unimplemented("AssociateConversation (R3)"))
     }
 
-    async fn delete_ticket(&self, _: Request<pb::DeleteTicketRequest>) -> Reply<pb::DeleteTicketResponse> {
+    async fn delete_ticket(
+        &self,
+        _: Request<pb::DeleteTicketRequest>,
+    ) -> Reply<pb::DeleteTicketResponse> {
         Err(unimplemented("DeleteTicket (R8 trash cascade)"))
     }
 
-    async fn undelete_ticket(&self, _: Request<pb::UndeleteTicketRequest>) -> Reply<pb::UndeleteTicketResponse> {
+    async fn undelete_ticket(
+        &self,
+        _: Request<pb::UndeleteTicketRequest>,
+    ) -> Reply<pb::UndeleteTicketResponse> {
         Err(unimplemented("UndeleteTicket (R9 restore)"))
     }
 
@@ -117,23 +135,40 @@ impl TicketingService for Api {
 
     type WatchEventsStream = stream::EventStream;
 
-    async fn watch_events(&self, request: Request<pb::WatchEventsRequest>) -> Reply<Self::WatchEventsStream> {
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Reply<Self::WatchEventsStream> {
         let caller = Caller::from_metadata(request.metadata());
-        let stream = stream::watch(self.app.clone(), &caller, request.into_inner(), self.draining.clone()).await?;
+        let stream = stream::watch(
+            self.app.clone(),
+            &caller,
+            request.into_inner(),
+            self.draining.clone(),
+        )
+        .await?;
         Ok(Response::new(stream))
     }
 
-    async fn list_history(&self, _: Request<pb::ListHistoryRequest>) -> Reply<pb::ListHistoryResponse> {
+    async fn list_history(
+        &self,
+        _: Request<pb::ListHistoryRequest>,
+    ) -> Reply<pb::ListHistoryResponse> {
         Err(unimplemented("ListHistory (audit trail)"))
     }
 
-    async fn list_pipelines(&self, request: Request<pb::ListPipelinesRequest>) -> Reply<pb::ListPipelinesResponse> {
+    async fn list_pipelines(
+        &self,
+        request: Request<pb::ListPipelinesRequest>,
+    ) -> Reply<pb::ListPipelinesResponse> {
         let caller = Caller::from_metadata(request.metadata());
         let request = request.get_ref();
         let page_size = paging::page_size(request.page_size, "page_size")?;
         let after = paging::decode_token(&request.page_token, "page_token")?;
         Ok(Response::new(
-            self.app.list_pipelines(caller.account()?, page_size, after).await?,
+            self.app
+                .list_pipelines(caller.account()?, page_size, after)
+                .await?,
         ))
     }
 

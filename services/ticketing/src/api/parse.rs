@@ -10,7 +10,9 @@ use crate::{
 };
 
 pub fn new_account(request: pb::CreateAccountRequest) -> Result<NewAccount, ApiError> {
-    let account = request.account.ok_or_else(|| ApiError::invalid("account", "is required"))?;
+    let account = request
+        .account
+        .ok_or_else(|| ApiError::invalid("account", "is required"))?;
     let created_at = match &account.create_time {
         Some(ts) => kit::time::from_timestamp(ts)
             .ok_or_else(|| ApiError::invalid("account.create_time", "is not a valid timestamp"))?,
@@ -23,11 +25,18 @@ pub fn new_account(request: pb::CreateAccountRequest) -> Result<NewAccount, ApiE
     })
 }
 
-pub fn conversation(snapshot: &pb::ConversationSnapshot, field: &str) -> Result<ConversationFacts, ApiError> {
+pub fn conversation(
+    snapshot: &pb::ConversationSnapshot,
+    field: &str,
+) -> Result<ConversationFacts, ApiError> {
     Ok(ConversationFacts {
         id: validate::id(&snapshot.id, &format!("{field}.id"))?,
-        subject: validate::optional(&snapshot.subject, &format!("{field}.subject"), validate::MAX_NAME_LEN)?
-            .unwrap_or_default(),
+        subject: validate::optional(
+            &snapshot.subject,
+            &format!("{field}.subject"),
+            validate::MAX_NAME_LEN,
+        )?
+        .unwrap_or_default(),
         contact_id: validate::optional_id(&snapshot.contact_id, &format!("{field}.contact_id"))?,
         owner_id: validate::optional_id(&snapshot.owner_id, &format!("{field}.owner_id"))?,
         open: snapshot.open,
@@ -43,15 +52,25 @@ pub fn new_ticket(request: pb::CreateTicketRequest) -> Result<NewTicket, ApiErro
         .map(|c| conversation(c, "conversation"))
         .transpose()?;
     if conversation.is_none() && ticket.name.trim().is_empty() {
-        return Err(ApiError::invalid("ticket.name", "is required without a conversation"));
+        return Err(ApiError::invalid(
+            "ticket.name",
+            "is required without a conversation",
+        ));
     }
     if !ticket.properties.is_empty() {
-        return Err(ApiError::Unimplemented("custom property values are not implemented yet".into()));
+        return Err(ApiError::Unimplemented(
+            "custom property values are not implemented yet".into(),
+        ));
     }
     Ok(NewTicket {
-        name: validate::optional(&ticket.name, "ticket.name", validate::MAX_NAME_LEN)?.unwrap_or_default(),
-        description: validate::optional(&ticket.description, "ticket.description", validate::MAX_TEXT_LEN)?
+        name: validate::optional(&ticket.name, "ticket.name", validate::MAX_NAME_LEN)?
             .unwrap_or_default(),
+        description: validate::optional(
+            &ticket.description,
+            "ticket.description",
+            validate::MAX_TEXT_LEN,
+        )?
+        .unwrap_or_default(),
         pipeline_id: validate::optional_id(&ticket.pipeline_id, "ticket.pipeline_id")?,
         stage_id: validate::optional_id(&ticket.stage_id, "ticket.stage_id")?,
         priority: convert::priority(ticket.priority, "ticket.priority")?,
@@ -78,12 +97,17 @@ pub fn ticket_filter(request: &pb::ListTicketsRequest) -> Result<TicketFilterInp
 }
 
 pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, ApiError> {
-    let ticket = request.ticket.ok_or_else(|| ApiError::invalid("ticket", "is required"))?;
-    let mask = request
-        .update_mask
-        .ok_or_else(|| ApiError::invalid("update_mask", "is required: name the fields to change"))?;
+    let ticket = request
+        .ticket
+        .ok_or_else(|| ApiError::invalid("ticket", "is required"))?;
+    let mask = request.update_mask.ok_or_else(|| {
+        ApiError::invalid("update_mask", "is required: name the fields to change")
+    })?;
     if mask.paths.is_empty() {
-        return Err(ApiError::invalid("update_mask", "is required: name the fields to change"));
+        return Err(ApiError::invalid(
+            "update_mask",
+            "is required: name the fields to change",
+        ));
     }
     let mut fields = Vec::new();
     for (i, path) in mask.paths.iter().enumerate() {
@@ -117,8 +141,12 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
         expected_version: convert::parse_etag(&ticket.etag, "ticket.etag")?,
         fields,
         name: ticket.name,
-        description: validate::optional(&ticket.description, "ticket.description", validate::MAX_TEXT_LEN)?
-            .unwrap_or_default(),
+        description: validate::optional(
+            &ticket.description,
+            "ticket.description",
+            validate::MAX_TEXT_LEN,
+        )?
+        .unwrap_or_default(),
         stage_id: ticket.stage_id,
         priority: convert::priority(ticket.priority, "ticket.priority")?,
         owner_id: validate::optional_id(&ticket.owner_id, "ticket.owner_id")?,

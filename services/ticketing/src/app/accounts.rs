@@ -18,12 +18,20 @@ pub struct NewAccount {
 }
 
 impl App {
-    pub async fn create_account(&self, input: NewAccount, key: Option<Key>) -> Result<pb::Account, ApiError> {
+    pub async fn create_account(
+        &self,
+        input: NewAccount,
+        key: Option<Key>,
+    ) -> Result<pb::Account, ApiError> {
         let txn = self.begin().await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }
-        let help_desk = rules::manages_tickets_in_help_desk(&self.config.help_desk, input.tier, input.created_at);
+        let help_desk = rules::manages_tickets_in_help_desk(
+            &self.config.help_desk,
+            input.tier,
+            input.created_at,
+        );
         let row = account::Model {
             id: kit::new_id(),
             name: input.name,
@@ -55,8 +63,9 @@ impl App {
         if !caller.is_service() && !super::same_account(caller, id) {
             return Err(not_found());
         }
-        let row = queries::find_account(&self.db, id).await?.ok_or_else(not_found)?;
+        let row = queries::find_account(&self.db, id)
+            .await?
+            .ok_or_else(not_found)?;
         Ok(convert::account_to_proto(&row))
     }
 }
-

@@ -52,7 +52,11 @@ impl App {
 
     /// Appends the batch as the transaction's last statements, commits, and
     /// wakes watchers.
-    pub async fn commit(&self, txn: DatabaseTransaction, batch: EventBatch) -> Result<Vec<pb::Event>, kit::db::TxError> {
+    pub async fn commit(
+        &self,
+        txn: DatabaseTransaction,
+        batch: EventBatch,
+    ) -> Result<Vec<pb::Event>, kit::db::TxError> {
         let events = batch.append(&txn).await?;
         txn.commit().await?;
         if !events.is_empty() {

@@ -13,7 +13,8 @@ impl App {
         page_size: u64,
         after: Option<paging::Cursor>,
     ) -> Result<pb::ListPipelinesResponse, ApiError> {
-        let mut rows = queries::list_pipelines(&self.db, account_id, after.as_ref(), page_size + 1).await?;
+        let mut rows =
+            queries::list_pipelines(&self.db, account_id, after.as_ref(), page_size + 1).await?;
         let next_page_token = if rows.len() as u64 > page_size {
             rows.truncate(page_size as usize);
             rows.last()
@@ -30,7 +31,10 @@ impl App {
         let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
         let stages = queries::stages_of(&self.db, &ids).await?;
         Ok(pb::ListPipelinesResponse {
-            pipelines: rows.iter().map(|p| convert::pipeline_to_proto(p, &stages)).collect(),
+            pipelines: rows
+                .iter()
+                .map(|p| convert::pipeline_to_proto(p, &stages))
+                .collect(),
             next_page_token,
         })
     }

@@ -71,16 +71,18 @@ pub(crate) fn rule_error(err: RuleError) -> ApiError {
             message: format!("conversation {conversation_id} already has ticket {ticket_id}"),
             existing_id: ticket_id,
         },
-        RuleError::ConversationTrashed(id) => {
-            ApiError::precondition("CONVERSATION_TRASHED", format!("conversation {id} is in trash"))
-        }
+        RuleError::ConversationTrashed(id) => ApiError::precondition(
+            "CONVERSATION_TRASHED",
+            format!("conversation {id} is in trash"),
+        ),
         RuleError::ManagedInHelpDesk => ApiError::precondition(
             "TICKETS_MANAGED_IN_HELP_DESK",
             "tickets of this account are managed in the help desk, not in the inbox",
         ),
-        RuleError::TicketTrashed(id) => {
-            ApiError::precondition("TICKET_TRASHED", format!("ticket {id} is in trash and read-only"))
-        }
+        RuleError::TicketTrashed(id) => ApiError::precondition(
+            "TICKET_TRASHED",
+            format!("ticket {id} is in trash and read-only"),
+        ),
     }
 }
 
@@ -93,7 +95,10 @@ impl App {
     ) -> Result<pb::Ticket, ApiError> {
         let account_id = caller.account()?.to_owned();
         let conversation_id = input.conversation.as_ref().map(|c| c.id.clone());
-        match self.try_create_ticket(caller, &account_id, input, key.as_ref()).await {
+        match self
+            .try_create_ticket(caller, &account_id, input, key.as_ref())
+            .await
+        {
             Ok(ticket) => Ok(ticket),
             // A concurrent call committed first: the same request id, or a
             // ticket for the same conversation (R2).
@@ -130,19 +135,31 @@ impl App {
             .await?
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
         let existing = match &input.conversation {
-            Some(c) => queries::link_of_conversation(&txn, &c.id).await?.map(|l| l.ticket_id),
+            Some(c) => queries::link_of_conversation(&txn, &c.id)
+                .await?
+                .map(|l| l.ticket_id),
             None => None,
         };
         let (pipeline_id, stage) = self
-            .resolve_stage(&txn, account_id, input.pipeline_id.as_deref(), input.stage_id.as_deref())
+            .resolve_stage(
+                &txn,
+                account_id,
+                input.pipeline_id.as_deref(),
+                input.stage_id.as_deref(),
+            )
             .await?;
         let request = rules::CreationRequest {
             name: input.name,
             owner_id: input.owner_id,
             starts_closed: stage.is_closed,
         };
-        let plan = rules::plan_creation(&request, input.conversation.as_ref(), existing.as_deref(), account.help_desk)
-            .map_err(rule_error)?;
+        let plan = rules::plan_creation(
+            &request,
+            input.conversation.as_ref(),
+            existing.as_deref(),
+            account.help_desk,
+        )
+        .map_err(rule_error)?;
         let name = kit::validate::required(&plan.name, "ticket.name", kit::validate::MAX_NAME_LEN)?;
 
         let now = kit::time::now_micros();
@@ -186,9 +203,14 @@ impl App {
         let answer = convert::ticket_to_proto(&row, &stage, &links);
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
         let mut batch = EventBatch::new(account_id, actor(caller), "CreateTicket", request_id);
-        let created = batch.ticket_changed(pb::TicketChangeKind::Created, &answer, Vec::new(), "R1");
+        let created =
+            batch.ticket_changed(pb::TicketChangeKind::Created, &answer, Vec::new(), "R1");
         for directive in &plan.directives {
-            batch.directive(convert::directive_to_proto(directive, &row.id), directive.rule, created);
+            batch.directive(
+                convert::directive_to_proto(directive, &row.id),
+                directive.rule,
+                created,
+            );
         }
         kit::idempotency::record(key, &txn, &answer).await?;
         self.commit(txn, batch).await?;
@@ -208,7 +230,12 @@ impl App {
         if let Some(stage_id) = stage_id {
             let stage = queries::find_stage(conn, account_id, stage_id)
                 .await?
-                .ok_or_else(|| ApiError::invalid("ticket.stage_id", format!("no stage {stage_id} in this account")))?;
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "ticket.stage_id",
+                        format!("no stage {stage_id} in this account"),
+                    )
+                })?;
             if let Some(pipeline_id) = pipeline_id
                 && pipeline_id != stage.pipeline_id
             {
@@ -222,10 +249,17 @@ impl App {
         let pipeline = match pipeline_id {
             Some(id) => queries::find_pipeline(conn, account_id, id)
                 .await?
-                .ok_or_else(|| ApiError::invalid("ticket.pipeline_id", format!("no pipeline {id} in this account")))?,
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "ticket.pipeline_id",
+                        format!("no pipeline {id} in this account"),
+                    )
+                })?,
             None => queries::default_pipeline(conn, account_id)
                 .await?
-                .ok_or_else(|| ApiError::internal(format!("account {account_id} has no default pipeline")))?,
+                .ok_or_else(|| {
+                    ApiError::internal(format!("account {account_id} has no default pipeline"))
+                })?,
         };
         let first = queries::stages_of(conn, std::slice::from_ref(&pipeline.id))
             .await?
@@ -242,10 +276,16 @@ impl App {
         self.view(&self.db, &row).await
     }
 
-    async fn view(&self, conn: &impl ConnectionTrait, row: &ticket::Model) -> Result<pb::Ticket, ApiError> {
+    async fn view(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: &ticket::Model,
+    ) -> Result<pb::Ticket, ApiError> {
         let stage = queries::find_stage(conn, &row.account_id, &row.stage_id)
             .await?
-            .ok_or_else(|| ApiError::internal(format!("ticket {} has no stage {}", row.id, row.stage_id)))?;
+            .ok_or_else(|| {
+                ApiError::internal(format!("ticket {} has no stage {}", row.id, row.stage_id))
+            })?;
         let links = queries::links_of(conn, &row.id).await?;
         Ok(convert::ticket_to_proto(row, &stage, &links))
     }
@@ -257,7 +297,9 @@ impl App {
         page_size: u64,
         after: Option<paging::Cursor>,
     ) -> Result<pb::ListTicketsResponse, ApiError> {
-        let mut rows = queries::list_tickets(&self.db, account_id, filter, after.as_ref(), page_size + 1).await?;
+        let mut rows =
+            queries::list_tickets(&self.db, account_id, filter, after.as_ref(), page_size + 1)
+                .await?;
         let mut next_page_token = String::new();
         if rows.len() as u64 > page_size {
             rows.truncate(page_size as usize);
@@ -286,7 +328,10 @@ impl App {
     ) -> Result<pb::Ticket, ApiError> {
         let account_id = caller.account()?.to_owned();
         for _ in 0..UPDATE_ATTEMPTS {
-            match self.try_update_ticket(caller, &account_id, &update, key.as_ref()).await {
+            match self
+                .try_update_ticket(caller, &account_id, &update, key.as_ref())
+                .await
+            {
                 Ok(Some(ticket)) => return Ok(ticket),
                 // Lost a race with another writer and no etag pins the
                 // version the caller saw: apply the change to the new state.
@@ -343,19 +388,33 @@ impl App {
         for field in &update.fields {
             let differs = match field {
                 TicketField::Name => {
-                    let name = kit::validate::required(&update.name, "ticket.name", kit::validate::MAX_NAME_LEN)?;
+                    let name = kit::validate::required(
+                        &update.name,
+                        "ticket.name",
+                        kit::validate::MAX_NAME_LEN,
+                    )?;
                     std::mem::replace(&mut next.name, name) != next.name
                 }
                 TicketField::Description => {
-                    std::mem::replace(&mut next.description, update.description.clone()) != next.description
+                    std::mem::replace(&mut next.description, update.description.clone())
+                        != next.description
                 }
-                TicketField::Priority => std::mem::replace(&mut next.priority, update.priority) != next.priority,
+                TicketField::Priority => {
+                    std::mem::replace(&mut next.priority, update.priority) != next.priority
+                }
                 // R4: a ticket's owner changes no conversation.
-                TicketField::Owner => std::mem::replace(&mut next.owner_id, update.owner_id.clone()) != next.owner_id,
+                TicketField::Owner => {
+                    std::mem::replace(&mut next.owner_id, update.owner_id.clone()) != next.owner_id
+                }
                 TicketField::Stage => {
-                    let stage = queries::find_stage(&txn, account_id, &update.stage_id).await?.ok_or_else(|| {
-                        ApiError::invalid("ticket.stage_id", format!("no stage {} in this account", update.stage_id))
-                    })?;
+                    let stage = queries::find_stage(&txn, account_id, &update.stage_id)
+                        .await?
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "ticket.stage_id",
+                                format!("no stage {} in this account", update.stage_id),
+                            )
+                        })?;
                     next.pipeline_id = stage.pipeline_id.clone();
                     next.stage_id = stage.id.clone();
                     new_stage = stage;
@@ -397,13 +456,18 @@ impl App {
                 trashed: l.trashed,
             })
             .collect();
-        let directives = rules::stage_change_directives(old_stage.is_closed, new_stage.is_closed, &linked);
+        let directives =
+            rules::stage_change_directives(old_stage.is_closed, new_stage.is_closed, &linked);
         let answer = convert::ticket_to_proto(&next, &new_stage, &links);
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
         let mut batch = EventBatch::new(account_id, actor(caller), "UpdateTicket", request_id);
         let updated = batch.ticket_changed(pb::TicketChangeKind::Updated, &answer, changed, "");
         for directive in &directives {
-            batch.directive(convert::directive_to_proto(directive, &next.id), directive.rule, updated);
+            batch.directive(
+                convert::directive_to_proto(directive, &next.id),
+                directive.rule,
+                updated,
+            );
         }
         kit::idempotency::record(key, &txn, &answer).await?;
         self.commit(txn, batch).await?;

@@ -10,7 +10,10 @@ pub enum RuleError {
     #[error("conversation {0} is in trash")]
     ConversationTrashed(String),
     #[error("conversation {conversation_id} already has ticket {ticket_id}")]
-    ConversationHasTicket { conversation_id: String, ticket_id: String },
+    ConversationHasTicket {
+        conversation_id: String,
+        ticket_id: String,
+    },
     #[error("tickets of this account are managed in the help desk")]
     ManagedInHelpDesk,
     #[error("ticket {0} is in trash")]
@@ -18,7 +21,11 @@ pub enum RuleError {
 }
 
 /// R10: whether an account manages its tickets in the help desk.
-pub fn manages_tickets_in_help_desk(policy: &HelpDeskPolicy, tier: Tier, created_at_micros: i64) -> bool {
+pub fn manages_tickets_in_help_desk(
+    policy: &HelpDeskPolicy,
+    tier: Tier,
+    created_at_micros: i64,
+) -> bool {
     policy.tiers.contains(&tier) && created_at_micros >= policy.cutover_micros
 }
 
@@ -58,7 +65,11 @@ pub fn plan_creation(
     existing_ticket: Option<&str>,
     help_desk: bool,
 ) -> Result<CreationPlan, RuleError> {
-    let workspace = if help_desk { Workspace::HelpDesk } else { Workspace::Inbox };
+    let workspace = if help_desk {
+        Workspace::HelpDesk
+    } else {
+        Workspace::Inbox
+    };
     let Some(conversation) = conversation else {
         return Ok(CreationPlan {
             workspace,
@@ -77,12 +88,24 @@ pub fn plan_creation(
     if conversation.trashed {
         return Err(RuleError::ConversationTrashed(conversation.id.clone()));
     }
-    let mut directives = vec![Directive::new(&conversation.id, DirectiveAction::LinkTicket, "R1")];
+    let mut directives = vec![Directive::new(
+        &conversation.id,
+        DirectiveAction::LinkTicket,
+        "R1",
+    )];
     if help_desk {
-        directives.push(Directive::new(&conversation.id, DirectiveAction::MoveToHelpDesk, "R10"));
+        directives.push(Directive::new(
+            &conversation.id,
+            DirectiveAction::MoveToHelpDesk,
+            "R10",
+        ));
     }
     if request.starts_closed && conversation.open {
-        directives.push(Directive::new(&conversation.id, DirectiveAction::Close, "R5"));
+        directives.push(Directive::new(
+            &conversation.id,
+            DirectiveAction::Close,
+            "R5",
+        ));
     }
     let name = if request.name.trim().is_empty() {
         conversation.subject.clone()
@@ -92,14 +115,21 @@ pub fn plan_creation(
     Ok(CreationPlan {
         workspace,
         name,
-        owner_id: request.owner_id.clone().or_else(|| conversation.owner_id.clone()),
+        owner_id: request
+            .owner_id
+            .clone()
+            .or_else(|| conversation.owner_id.clone()),
         contact_id: conversation.contact_id.clone(),
         directives,
     })
 }
 
 /// R5 and R6: what moving a ticket between stages does to its conversations.
-pub fn stage_change_directives(was_closed: bool, now_closed: bool, conversations: &[LinkedConversation]) -> Vec<Directive> {
+pub fn stage_change_directives(
+    was_closed: bool,
+    now_closed: bool,
+    conversations: &[LinkedConversation],
+) -> Vec<Directive> {
     let live: Vec<&LinkedConversation> = conversations.iter().filter(|c| !c.trashed).collect();
     match (was_closed, now_closed) {
         // R5: every open conversation closes. Ticketing's view of "open" may
@@ -110,7 +140,9 @@ pub fn stage_change_directives(was_closed: bool, now_closed: bool, conversations
             .map(|c| Directive::new(&c.id, DirectiveAction::Close, "R5"))
             .collect(),
         // R6: reopen only when exactly one conversation remains.
-        (true, false) if live.len() == 1 => vec![Directive::new(&live[0].id, DirectiveAction::Reopen, "R6")],
+        (true, false) if live.len() == 1 => {
+            vec![Directive::new(&live[0].id, DirectiveAction::Reopen, "R6")]
+        }
         _ => Vec::new(),
     }
 }
@@ -140,17 +172,32 @@ mod tests {
 
     #[test]
     fn r1_defaults_come_from_the_conversation() {
-        let plan = plan_creation(&CreationRequest::default(), Some(&conversation("k1")), None, false).unwrap();
+        let plan = plan_creation(
+            &CreationRequest::default(),
+            Some(&conversation("k1")),
+            None,
+            false,
+        )
+        .unwrap();
         assert_eq!(plan.name, "Printer on fire");
         assert_eq!(plan.owner_id.as_deref(), Some("u1"));
         assert_eq!(plan.contact_id.as_deref(), Some("c1"));
         assert_eq!(plan.workspace, Workspace::Inbox);
-        assert_eq!(plan.directives, vec![Directive::new("k1", DirectiveAction::LinkTicket, "R1")]);
+        assert_eq!(
+            plan.directives,
+            vec![Directive::new("k1", DirectiveAction::LinkTicket, "R1")]
+        );
     }
 
     #[test]
     fn r2_a_second_ticket_is_refused_and_r1_refuses_trash() {
-        let err = plan_creation(&CreationRequest::default(), Some(&conversation("k1")), Some("t9"), false).unwrap_err();
+        let err = plan_creation(
+            &CreationRequest::default(),
+            Some(&conversation("k1")),
+            Some("t9"),
+            false,
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             RuleError::ConversationHasTicket {
@@ -169,13 +216,38 @@ mod tests {
     #[test]
     fn r10_help_desk_accounts_move_ticket_and_conversation() {
         let policy = HelpDeskPolicy::default();
-        assert!(manages_tickets_in_help_desk(&policy, Tier::Enterprise, policy.cutover_micros));
-        assert!(!manages_tickets_in_help_desk(&policy, Tier::Enterprise, policy.cutover_micros - 1));
-        assert!(!manages_tickets_in_help_desk(&policy, Tier::Starter, policy.cutover_micros + 1));
-        let plan = plan_creation(&CreationRequest::default(), Some(&conversation("k1")), None, true).unwrap();
+        assert!(manages_tickets_in_help_desk(
+            &policy,
+            Tier::Enterprise,
+            policy.cutover_micros
+        ));
+        assert!(!manages_tickets_in_help_desk(
+            &policy,
+            Tier::Enterprise,
+            policy.cutover_micros - 1
+        ));
+        assert!(!manages_tickets_in_help_desk(
+            &policy,
+            Tier::Starter,
+            policy.cutover_micros + 1
+        ));
+        let plan = plan_creation(
+            &CreationRequest::default(),
+            Some(&conversation("k1")),
+            None,
+            true,
+        )
+        .unwrap();
         assert_eq!(plan.workspace, Workspace::HelpDesk);
-        assert!(plan.directives.contains(&Directive::new("k1", DirectiveAction::MoveToHelpDesk, "R10")));
-        assert_eq!(check_management_surface(true, Surface::Inbox), Err(RuleError::ManagedInHelpDesk));
+        assert!(plan.directives.contains(&Directive::new(
+            "k1",
+            DirectiveAction::MoveToHelpDesk,
+            "R10"
+        )));
+        assert_eq!(
+            check_management_surface(true, Surface::Inbox),
+            Err(RuleError::ManagedInHelpDesk)
+        );
         assert_eq!(check_management_surface(true, Surface::HelpDesk), Ok(()));
         assert_eq!(check_management_surface(false, Surface::Inbox), Ok(()));
     }
@@ -184,9 +256,16 @@ mod tests {
     fn r5_closing_closes_every_live_conversation() {
         let conversations = [linked("a", false), linked("b", false), linked("c", true)];
         let directives = stage_change_directives(false, true, &conversations);
-        let ids: Vec<_> = directives.iter().map(|d| d.conversation_id.as_str()).collect();
+        let ids: Vec<_> = directives
+            .iter()
+            .map(|d| d.conversation_id.as_str())
+            .collect();
         assert_eq!(ids, ["a", "b"]);
-        assert!(directives.iter().all(|d| d.action == DirectiveAction::Close && d.rule == "R5"));
+        assert!(
+            directives
+                .iter()
+                .all(|d| d.action == DirectiveAction::Close && d.rule == "R5")
+        );
         assert!(stage_change_directives(true, true, &conversations).is_empty());
     }
 

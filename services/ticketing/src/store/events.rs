@@ -2,10 +2,11 @@
 //! change's own transaction, as its last statements, so a change and its
 //! events commit or vanish together.
 
-use proto::ticketing::v1 as pb;
 use prost::Message;
+use proto::ticketing::v1 as pb;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -58,7 +59,12 @@ impl EventBatch {
     }
 
     /// Records a directive for the inbox, caused by the event at `trigger`.
-    pub fn directive(&mut self, directive: pb::ConversationDirective, rule: &str, trigger: usize) -> usize {
+    pub fn directive(
+        &mut self,
+        directive: pb::ConversationDirective,
+        rule: &str,
+        trigger: usize,
+    ) -> usize {
         let ticket_id = Some(directive.ticket_id.clone());
         let conversation_id = Some(directive.conversation_id.clone());
         self.push(
@@ -117,12 +123,17 @@ impl EventBatch {
             .exec(conn)
             .await?;
         if updated.rows_affected != 1 {
-            return Err(DbErr::RecordNotFound(format!("event head of account {}", self.account_id)));
+            return Err(DbErr::RecordNotFound(format!(
+                "event head of account {}",
+                self.account_id
+            )));
         }
         let head = event_head::Entity::find_by_id(self.account_id.clone())
             .one(conn)
             .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("event head of account {}", self.account_id)))?;
+            .ok_or_else(|| {
+                DbErr::RecordNotFound(format!("event head of account {}", self.account_id))
+            })?;
         let first = head.last_sequence - count + 1;
         let now = kit::time::now_micros();
         let mut written = Vec::with_capacity(self.events.len());
@@ -162,7 +173,10 @@ pub async fn create_head(conn: &impl ConnectionTrait, account_id: &str) -> Resul
 
 /// The last committed sequence of each account (all accounts when `only` is
 /// `None`).
-pub async fn heads(conn: &impl ConnectionTrait, only: Option<&[String]>) -> Result<Vec<(String, i64)>, DbErr> {
+pub async fn heads(
+    conn: &impl ConnectionTrait,
+    only: Option<&[String]>,
+) -> Result<Vec<(String, i64)>, DbErr> {
     let mut query = event_head::Entity::find();
     if let Some(accounts) = only {
         query = query.filter(event_head::Column::AccountId.is_in(accounts.iter().cloned()));
@@ -193,8 +207,12 @@ pub async fn read_after(
 }
 
 fn decode(row: event::Model) -> Result<pb::Event, DbErr> {
-    let mut event = pb::Event::decode(row.payload.as_slice())
-        .map_err(|err| DbErr::Custom(format!("event {}/{} does not decode: {err}", row.account_id, row.sequence)))?;
+    let mut event = pb::Event::decode(row.payload.as_slice()).map_err(|err| {
+        DbErr::Custom(format!(
+            "event {}/{} does not decode: {err}",
+            row.account_id, row.sequence
+        ))
+    })?;
     event.sequence = row.sequence;
     Ok(event)
 }

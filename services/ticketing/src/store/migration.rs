@@ -9,7 +9,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(kit::idempotency::migration::Migration)]
+        vec![
+            Box::new(Initial),
+            Box::new(kit::idempotency::migration::Migration),
+        ]
     }
 }
 
@@ -41,7 +44,13 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        index(m, "pipelines", "pipelines_account", &["account_id", "created_at"]).await?;
+        index(
+            m,
+            "pipelines",
+            "pipelines_account",
+            &["account_id", "created_at"],
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("stages")
@@ -78,9 +87,27 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        index(m, "tickets", "tickets_account_created", &["account_id", "created_at", "id"]).await?;
-        index(m, "tickets", "tickets_account_stage", &["account_id", "stage_id", "created_at"]).await?;
-        index(m, "tickets", "tickets_account_owner", &["account_id", "owner_id", "created_at"]).await?;
+        index(
+            m,
+            "tickets",
+            "tickets_account_created",
+            &["account_id", "created_at", "id"],
+        )
+        .await?;
+        index(
+            m,
+            "tickets",
+            "tickets_account_stage",
+            &["account_id", "stage_id", "created_at"],
+        )
+        .await?;
+        index(
+            m,
+            "tickets",
+            "tickets_account_owner",
+            &["account_id", "owner_id", "created_at"],
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("ticket_conversations")
@@ -94,7 +121,13 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        index(m, "ticket_conversations", "ticket_conversations_ticket", &["ticket_id", "linked_at"]).await?;
+        index(
+            m,
+            "ticket_conversations",
+            "ticket_conversations_ticket",
+            &["ticket_id", "linked_at"],
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("events")
@@ -109,7 +142,13 @@ impl MigrationTrait for Initial {
         )
         .await?;
         index(m, "events", "events_ticket", &["ticket_id", "sequence"]).await?;
-        index(m, "events", "events_conversation", &["conversation_id", "sequence"]).await?;
+        index(
+            m,
+            "events",
+            "events_conversation",
+            &["conversation_id", "sequence"],
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("event_heads")

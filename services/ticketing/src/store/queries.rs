@@ -2,8 +2,8 @@
 
 use kit::paging::Cursor;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entities::{account, pipeline, stage, ticket, ticket_conversation};
@@ -16,7 +16,10 @@ pub const DEFAULT_STAGES: [(&str, bool); 4] = [
     ("Closed", true),
 ];
 
-pub async fn find_account(conn: &impl ConnectionTrait, id: &str) -> Result<Option<account::Model>, DbErr> {
+pub async fn find_account(
+    conn: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<account::Model>, DbErr> {
     account::Entity::find_by_id(id.to_owned()).one(conn).await
 }
 
@@ -38,14 +41,24 @@ pub async fn insert_pipeline(
             position: position as i32,
         })
         .collect();
-    pipeline::Entity::insert(pipeline.clone().into_active_model()).exec(conn).await?;
-    stage::Entity::insert_many(stages.iter().cloned().map(IntoActiveModel::into_active_model))
+    pipeline::Entity::insert(pipeline.clone().into_active_model())
         .exec(conn)
         .await?;
+    stage::Entity::insert_many(
+        stages
+            .iter()
+            .cloned()
+            .map(IntoActiveModel::into_active_model),
+    )
+    .exec(conn)
+    .await?;
     Ok((pipeline, stages))
 }
 
-pub async fn default_pipeline(conn: &impl ConnectionTrait, account_id: &str) -> Result<Option<pipeline::Model>, DbErr> {
+pub async fn default_pipeline(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+) -> Result<Option<pipeline::Model>, DbErr> {
     pipeline::Entity::find()
         .filter(pipeline::Column::AccountId.eq(account_id))
         .filter(pipeline::Column::IsDefault.eq(true))
@@ -64,7 +77,10 @@ pub async fn find_pipeline(
         .await
 }
 
-pub async fn stages_of(conn: &impl ConnectionTrait, pipeline_ids: &[String]) -> Result<Vec<stage::Model>, DbErr> {
+pub async fn stages_of(
+    conn: &impl ConnectionTrait,
+    pipeline_ids: &[String],
+) -> Result<Vec<stage::Model>, DbErr> {
     stage::Entity::find()
         .filter(stage::Column::PipelineId.is_in(pipeline_ids.iter().cloned()))
         .order_by_asc(stage::Column::PipelineId)
@@ -73,7 +89,11 @@ pub async fn stages_of(conn: &impl ConnectionTrait, pipeline_ids: &[String]) -> 
         .await
 }
 
-pub async fn find_stage(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<Option<stage::Model>, DbErr> {
+pub async fn find_stage(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<stage::Model>, DbErr> {
     stage::Entity::find_by_id(id.to_owned())
         .filter(stage::Column::AccountId.eq(account_id))
         .one(conn)
@@ -88,7 +108,11 @@ pub async fn list_pipelines(
 ) -> Result<Vec<pipeline::Model>, DbErr> {
     let mut query = pipeline::Entity::find().filter(pipeline::Column::AccountId.eq(account_id));
     if let Some(cursor) = after {
-        query = query.filter(after_ascending(pipeline::Column::CreatedAt, pipeline::Column::Id, cursor));
+        query = query.filter(after_ascending(
+            pipeline::Column::CreatedAt,
+            pipeline::Column::Id,
+            cursor,
+        ));
     }
     query
         .order_by_asc(pipeline::Column::CreatedAt)
@@ -98,7 +122,11 @@ pub async fn list_pipelines(
         .await
 }
 
-pub async fn find_ticket(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<Option<ticket::Model>, DbErr> {
+pub async fn find_ticket(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<ticket::Model>, DbErr> {
     ticket::Entity::find_by_id(id.to_owned())
         .filter(ticket::Column::AccountId.eq(account_id))
         .one(conn)
@@ -106,7 +134,10 @@ pub async fn find_ticket(conn: &impl ConnectionTrait, account_id: &str, id: &str
 }
 
 /// A ticket's conversations, in association order.
-pub async fn links_of(conn: &impl ConnectionTrait, ticket_id: &str) -> Result<Vec<ticket_conversation::Model>, DbErr> {
+pub async fn links_of(
+    conn: &impl ConnectionTrait,
+    ticket_id: &str,
+) -> Result<Vec<ticket_conversation::Model>, DbErr> {
     ticket_conversation::Entity::find()
         .filter(ticket_conversation::Column::TicketId.eq(ticket_id))
         .order_by_asc(ticket_conversation::Column::LinkedAt)
@@ -126,15 +157,24 @@ pub async fn link_of_conversation(
         .await
 }
 
-pub async fn insert_link(conn: &impl ConnectionTrait, link: ticket_conversation::Model) -> Result<(), DbErr> {
+pub async fn insert_link(
+    conn: &impl ConnectionTrait,
+    link: ticket_conversation::Model,
+) -> Result<(), DbErr> {
     ticket_conversation::Entity::insert(link.into_active_model())
         .exec(conn)
         .await
         .map(|_| ())
 }
 
-pub async fn insert_ticket(conn: &impl ConnectionTrait, ticket: ticket::Model) -> Result<(), DbErr> {
-    ticket::Entity::insert(ticket.into_active_model()).exec(conn).await.map(|_| ())
+pub async fn insert_ticket(
+    conn: &impl ConnectionTrait,
+    ticket: ticket::Model,
+) -> Result<(), DbErr> {
+    ticket::Entity::insert(ticket.into_active_model())
+        .exec(conn)
+        .await
+        .map(|_| ())
 }
 
 /// Writes `updated` only if the stored version is still `expected_version`
@@ -144,10 +184,9 @@ pub async fn update_ticket_if_version(
     updated: &ticket::Model,
     expected_version: i64,
 ) -> Result<bool, DbErr> {
-    let mut active = updated.clone().into_active_model();
+    let mut active = updated.clone().into_active_model().reset_all();
     active.id = sea_orm::ActiveValue::NotSet;
     active.account_id = sea_orm::ActiveValue::NotSet;
-    active.version = Set(updated.version);
     let result = ticket::Entity::update_many()
         .set(active)
         .filter(ticket::Column::Id.eq(&updated.id))
@@ -207,9 +246,11 @@ pub async fn list_tickets(
     }
     if let Some(cursor) = after {
         query = query.filter(
-            Condition::any()
-                .add(C::CreatedAt.lt(cursor.key))
-                .add(Condition::all().add(C::CreatedAt.eq(cursor.key)).add(C::Id.lt(cursor.id.clone()))),
+            Condition::any().add(C::CreatedAt.lt(cursor.key)).add(
+                Condition::all()
+                    .add(C::CreatedAt.eq(cursor.key))
+                    .add(C::Id.lt(cursor.id.clone())),
+            ),
         );
     }
     query
@@ -221,7 +262,9 @@ pub async fn list_tickets(
 }
 
 fn after_ascending<K: ColumnTrait, I: ColumnTrait>(key: K, id: I, cursor: &Cursor) -> Condition {
-    Condition::any()
-        .add(key.gt(cursor.key))
-        .add(Condition::all().add(key.eq(cursor.key)).add(id.gt(cursor.id.clone())))
+    Condition::any().add(key.gt(cursor.key)).add(
+        Condition::all()
+            .add(key.eq(cursor.key))
+            .add(id.gt(cursor.id.clone())),
+    )
 }

@@ -1,0 +1,74 @@
+//! A fresh database per service per test.
+
+use sea_orm::{ConnectionTrait, Database};
+
+pub struct TestDb {
+    url: String,
+    /// For PostgreSQL: the server's admin URL and the database to drop.
+    postgres: Option<(String, String)>,
+    /// For SQLite: the folder holding the file.
+    _dir: Option<TempDir>,
+}
+
+/// A temporary folder removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TestDb {
+    pub async fn create(service: &str) -> TestDb {
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(admin_url) => {
+                let name = format!("t_{service}_{unique}");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    postgres: Some((admin_url.clone(), name)),
+                    _dir: None,
+                }
+            }
+            None => {
+                let dir = std::env::temp_dir().join(format!("e2e-{service}-{unique}"));
+                std::fs::create_dir_all(&dir).expect("create temp dir");
+                TestDb {
+                    url: format!("sqlite://{}/{service}.db?mode=rwc", dir.display()),
+                    postgres: None,
+                    _dir: Some(TempDir(dir)),
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn drop_database(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take()
+            && let Ok(admin) = Database::connect(&admin_url).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+            admin.close().await.ok();
+        }
+    }
+}
