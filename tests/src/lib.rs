@@ -5,6 +5,7 @@
 
 pub mod call;
 pub mod db;
+pub mod fixtures;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -18,6 +19,7 @@ use tonic::transport::Channel;
 
 pub use call::{as_service, as_user};
 pub use db::TestDb;
+pub use fixtures::*;
 
 /// One running service.
 struct Running {
@@ -53,6 +55,7 @@ impl Stack {
     /// The inbox alone, pointed at the address ticketing will have when
     /// [`Stack::start_ticketing`] starts it.
     pub async fn start_inbox_only() -> Stack {
+        init_logs();
         let ticketing_db = TestDb::create("ticketing").await;
         let inbox_db = TestDb::create("inbox").await;
         // Reserve ticketing's port now; the inbox must cope with nothing there.
@@ -138,6 +141,17 @@ impl Stack {
         self.inbox_db.drop_database().await;
         self.ticketing_db.drop_database().await;
     }
+}
+
+/// Service logs in the test's captured output (shown when it fails);
+/// `RUST_LOG` filters.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,h2=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 pub async fn channel(addr: SocketAddr) -> Channel {

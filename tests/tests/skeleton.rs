@@ -1,64 +1,9 @@
 //! The first cross-service path: a conversation gets a ticket (R1, R2), the
 //! ticket closes and the conversation follows through the event stream (R5).
 
-use e2e::{Stack, as_user, eventually};
+use e2e::{Stack, account, as_user, create_ticket_for, eventually, new_conversation, reason};
 use proto::{inbox::v1 as ipb, ticketing::v1 as tpb};
 use tonic::Code;
-
-pub async fn account(stack: &Stack, tier: tpb::Tier) -> String {
-    let account = stack
-        .ticketing()
-        .await
-        .create_account(tonic::Request::new(tpb::CreateAccountRequest {
-            request_id: String::new(),
-            account: Some(tpb::Account {
-                name: "Acme".into(),
-                tier: tier as i32,
-                ..Default::default()
-            }),
-        }))
-        .await
-        .expect("create account")
-        .into_inner();
-    account.id
-}
-
-fn new_conversation(subject: &str, email: &str) -> ipb::CreateConversationRequest {
-    ipb::CreateConversationRequest {
-        request_id: String::new(),
-        conversation: Some(ipb::Conversation {
-            subject: subject.into(),
-            channel: ipb::Channel::Email as i32,
-            ..Default::default()
-        }),
-        contact: Some(ipb::Contact {
-            email: email.into(),
-            name: "Ana".into(),
-            ..Default::default()
-        }),
-        first_message: Some(ipb::Message {
-            body: "It does not print".into(),
-            ..Default::default()
-        }),
-    }
-}
-
-fn create_ticket_for(conversation_id: &str) -> ipb::CreateTicketForConversationRequest {
-    ipb::CreateTicketForConversationRequest {
-        request_id: String::new(),
-        conversation_id: conversation_id.into(),
-        ticket: None,
-    }
-}
-
-fn reason(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn r1_r2_r5_conversation_gets_ticket_and_closing_it_closes_the_conversation() {

@@ -33,7 +33,7 @@ pub fn decode_token(token: &str, field: &str) -> Result<Option<Cursor>, ApiError
         return Ok(None);
     }
     let bad = || ApiError::invalid(field, "is not a page token this server issued");
-    if token.len() % 2 != 0 || token.len() > 512 {
+    if !token.len().is_multiple_of(2) || token.len() > 512 {
         return Err(bad());
     }
     let bytes = (0..token.len())

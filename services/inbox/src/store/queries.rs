@@ -3,8 +3,11 @@
 
 use kit::paging::Cursor;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
 use super::entities::{contact, conversation, event_cursor, message, ticket_view};
@@ -191,35 +194,26 @@ pub async fn find_ticket_view(
         .await
 }
 
-/// Stores a ticket snapshot unless a newer one is already there. Returns
-/// whether it was stored.
+/// Stores a ticket snapshot unless a newer one is already there, in one
+/// statement: the event consumer and a request applying its own answer may
+/// race to store the same ticket. Returns whether it was stored.
 pub async fn upsert_ticket_view(
     conn: &impl ConnectionTrait,
     row: ticket_view::Model,
 ) -> Result<bool, DbErr> {
-    match ticket_view::Entity::find_by_id(row.ticket_id.clone())
-        .one(conn)
-        .await?
-    {
-        None => {
-            ticket_view::Entity::insert(row.into_active_model())
-                .exec(conn)
-                .await?;
-            Ok(true)
-        }
-        Some(stored) if stored.version < row.version => {
-            let result = ticket_view::Entity::update_many()
-                .col_expr(ticket_view::Column::Version, row.version.into())
-                .col_expr(ticket_view::Column::Snapshot, row.snapshot.into())
-                .col_expr(ticket_view::Column::UpdatedAt, row.updated_at.into())
-                .filter(ticket_view::Column::TicketId.eq(&row.ticket_id))
-                .filter(ticket_view::Column::Version.eq(stored.version))
-                .exec(conn)
-                .await?;
-            Ok(result.rows_affected == 1)
-        }
-        Some(_) => Ok(false),
-    }
+    use ticket_view::Column as C;
+    let newer = Expr::col((ticket_view::Entity, C::Version))
+        .lt(Expr::col((Alias::new("excluded"), C::Version)));
+    let stored = ticket_view::Entity::insert(row.into_active_model())
+        .on_conflict(
+            OnConflict::column(C::TicketId)
+                .update_columns([C::Version, C::Snapshot, C::UpdatedAt])
+                .action_and_where(newer)
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(stored > 0)
 }
 
 pub async fn cursors(conn: &impl ConnectionTrait) -> Result<Vec<event_cursor::Model>, DbErr> {
