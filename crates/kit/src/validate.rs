@@ -61,6 +61,23 @@ pub fn optional_id(value: &str, field: &str) -> Result<Option<String>, ApiError>
     }
 }
 
+/// The etag of a resource at `version` (AIP-154): opaque to callers.
+pub fn etag(version: i64) -> String {
+    version.to_string()
+}
+
+/// Empty means "no check"; anything else must be an etag this server issued
+/// (a quoted one is accepted too).
+pub fn parse_etag(etag: &str, field: &str) -> Result<Option<i64>, ApiError> {
+    if etag.is_empty() {
+        return Ok(None);
+    }
+    etag.trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::invalid(field, "is not an etag this server issued"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

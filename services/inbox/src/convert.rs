@@ -63,7 +63,7 @@ pub fn conversation_to_proto(row: &conversation::Model) -> pb::Conversation {
         create_time: Some(time::to_timestamp(row.created_at)),
         update_time: Some(time::to_timestamp(row.updated_at)),
         delete_time: time::opt_timestamp(row.deleted_at),
-        etag: format!("\"{}\"", row.version),
+        etag: kit::validate::etag(row.version),
         version: row.version,
     }
 }

@@ -131,28 +131,8 @@ pub fn ticket_to_proto(
         close_time: time::opt_timestamp(row.closed_at),
         delete_time: time::opt_timestamp(row.deleted_at),
         purge_time: time::opt_timestamp(row.purge_at),
-        etag: etag(row.version),
+        etag: kit::validate::etag(row.version),
         version: row.version,
         stage_name: stage.name.clone(),
     }
-}
-
-pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
-
-/// Empty means "no check"; anything else must be an etag this server issued.
-pub fn parse_etag(etag: &str, field: &str) -> Result<Option<i64>, ApiError> {
-    if etag.is_empty() {
-        return Ok(None);
-    }
-    etag.trim_matches('"')
-        .parse()
-        .map(Some)
-        .map_err(|_| ApiError::invalid(field, "is not an etag this server issued"))
-}
-
-pub fn non_empty(value: &str) -> Option<String> {
-    let trimmed = value.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }

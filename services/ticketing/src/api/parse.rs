@@ -138,7 +138,7 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
     }
     Ok(TicketUpdate {
         id: validate::id(&ticket.id, "ticket.id")?,
-        expected_version: convert::parse_etag(&ticket.etag, "ticket.etag")?,
+        expected_version: validate::parse_etag(&ticket.etag, "ticket.etag")?,
         fields,
         name: ticket.name,
         description: validate::optional(
