@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod paging;
 pub mod server;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;

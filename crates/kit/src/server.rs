@@ -88,8 +88,6 @@ pub async fn health_and_reflection(
 pub enum ServeError {
     #[error("reflection: {0}")]
     Reflection(String),
-    #[error("cannot listen on {0}: {1}")]
-    Bind(std::net::SocketAddr, std::io::Error),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }

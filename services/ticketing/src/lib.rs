@@ -77,3 +77,36 @@ pub async fn run(
     tracing::info!("ticketing stopped");
     Ok(())
 }
+
+/// How the `ticketing` binary plugs into the shared life cycle.
+pub struct Binary;
+
+impl kit::service::Service for Binary {
+    type Config = Config;
+    type Error = RunError;
+    const NAME: &'static str = "ticketing";
+
+    fn config(source: &dyn kit::config::Source) -> Result<Config, kit::config::ConfigError> {
+        Config::from_source(source)
+    }
+
+    fn listen(config: &Config) -> std::net::SocketAddr {
+        config.listen
+    }
+
+    fn database(config: &Config) -> &str {
+        &config.database_url
+    }
+
+    async fn migrate(config: &Config) -> Result<(), RunError> {
+        migrate(config).await
+    }
+
+    async fn run(
+        config: Config,
+        listener: TcpListener,
+        draining: Draining,
+    ) -> Result<(), RunError> {
+        run(config, listener, draining).await
+    }
+}
