@@ -14,6 +14,10 @@ pub struct Config {
     pub db_max_connections: u32,
     pub help_desk: HelpDeskPolicy,
     pub stream: StreamConfig,
+    /// How long trashed tickets stay restorable before the purge (R9).
+    pub trash_retention: Duration,
+    /// How often the purge looks for expired trash.
+    pub purge_interval: Duration,
     pub limits: kit::server::Limits,
 }
 
@@ -57,6 +61,8 @@ impl Config {
                     Duration::from_secs(5),
                 )?,
             },
+            trash_retention: config::duration_or(source, "TRASH_RETENTION", Duration::from_secs(30 * 86_400))?,
+            purge_interval: config::duration_or(source, "TICKETING_PURGE_INTERVAL", Duration::from_secs(600))?,
             limits,
         })
     }

@@ -2,11 +2,17 @@
 //! numbers from callers are checked here: unknown values and UNSPECIFIED
 //! where a value is required are INVALID_ARGUMENT.
 
+use std::collections::BTreeMap;
+
 use kit::{ApiError, time};
+use prost::Message;
 use proto::ticketing::v1 as pb;
 
 use crate::{
-    domain::{Directive, DirectiveAction, Surface, Tier, Workspace},
+    domain::{
+        Directive, DirectiveAction, Reported, Surface, Tier, Workspace,
+        properties::{PropertyKind, PropertyValue},
+    },
     store::{account, pipeline, stage, ticket, ticket_conversation},
 };
 
@@ -65,18 +71,12 @@ pub fn workspace_to_proto(workspace: Workspace) -> pb::Workspace {
     }
 }
 
-pub fn directive_to_proto(directive: &Directive, ticket_id: &str) -> pb::ConversationDirective {
-    let action = match directive.action {
-        DirectiveAction::LinkTicket => pb::DirectiveAction::LinkTicket,
-        DirectiveAction::Close => pb::DirectiveAction::Close,
-        DirectiveAction::Reopen => pb::DirectiveAction::Reopen,
-        DirectiveAction::MoveToHelpDesk => pb::DirectiveAction::MoveToHelpDesk,
-    };
+pub fn directive_to_proto(directive: &Directive, ticket_id: &str, cascade_id: &str) -> pb::ConversationDirective {
     pb::ConversationDirective {
         conversation_id: directive.conversation_id.clone(),
         ticket_id: ticket_id.to_owned(),
-        action: action as i32,
-        cascade_id: String::new(),
+        action: directive_action_to_proto(directive.action) as i32,
+        cascade_id: cascade_id.to_owned(),
     }
 }
 
@@ -121,7 +121,7 @@ pub fn ticket_to_proto(
         stage_id: row.stage_id.clone(),
         priority: row.priority,
         owner_id: row.owner_id.clone().unwrap_or_default(),
-        properties: Default::default(),
+        properties: decode_properties(&row.properties, &row.id),
         conversation_ids: links.iter().map(|l| l.conversation_id.clone()).collect(),
         workspace: row.workspace,
         contact_id: row.contact_id.clone().unwrap_or_default(),
@@ -135,4 +135,69 @@ pub fn ticket_to_proto(
         version: row.version,
         stage_name: stage.name.clone(),
     }
+}
+
+pub fn directive_action_to_proto(action: DirectiveAction) -> pb::DirectiveAction {
+    match action {
+        DirectiveAction::LinkTicket => pb::DirectiveAction::LinkTicket,
+        DirectiveAction::Close => pb::DirectiveAction::Close,
+        DirectiveAction::Reopen => pb::DirectiveAction::Reopen,
+        DirectiveAction::MoveToHelpDesk => pb::DirectiveAction::MoveToHelpDesk,
+        DirectiveAction::Trash => pb::DirectiveAction::Trash,
+        DirectiveAction::Restore => pb::DirectiveAction::Restore,
+        DirectiveAction::Purge => pb::DirectiveAction::Purge,
+    }
+}
+
+pub fn reported(value: i32, field: &str) -> Result<Reported, ApiError> {
+    use pb::ConversationChange as C;
+    match C::try_from(value) {
+        Ok(C::OwnerChanged) => Ok(Reported::OwnerChanged),
+        Ok(C::Closed) => Ok(Reported::Closed),
+        Ok(C::Reopened) => Ok(Reported::Reopened),
+        Ok(C::Trashed) => Ok(Reported::Trashed),
+        Ok(C::Restored) => Ok(Reported::Restored),
+        Ok(C::IncomingMessage) => Ok(Reported::IncomingMessage),
+        Ok(C::Unspecified) => Err(ApiError::invalid(field, "is required")),
+        Err(_) => Err(ApiError::invalid(field, format!("unknown change {value}"))),
+    }
+}
+
+pub fn property_value(value: &pb::PropertyValue, field: &str) -> Result<PropertyValue, ApiError> {
+    use pb::property_value::Value;
+    match &value.value {
+        Some(Value::StringValue(s)) => Ok(PropertyValue::String(s.clone())),
+        Some(Value::NumberValue(n)) => Ok(PropertyValue::Number(*n)),
+        Some(Value::BoolValue(b)) => Ok(PropertyValue::Bool(*b)),
+        Some(Value::DateValue(d)) => Ok(PropertyValue::Date(d.clone())),
+        Some(Value::EnumValue(e)) => Ok(PropertyValue::Enum(e.clone())),
+        None => Err(ApiError::invalid(field, "holds no value")),
+    }
+}
+
+pub fn property_kind(definition: &pb::PropertyDefinition) -> Option<PropertyKind> {
+    match pb::PropertyType::try_from(definition.r#type).ok()? {
+        pb::PropertyType::String => Some(PropertyKind::String),
+        pb::PropertyType::Number => Some(PropertyKind::Number),
+        pb::PropertyType::Bool => Some(PropertyKind::Bool),
+        pb::PropertyType::Date => Some(PropertyKind::Date),
+        pb::PropertyType::Enum => Some(PropertyKind::Enum(definition.options.clone())),
+        pb::PropertyType::Unspecified => None,
+    }
+}
+
+/// Stored property values; a row that does not decode shows none (and is
+/// logged) rather than failing every read of the ticket.
+pub fn decode_properties(bytes: &[u8], ticket_id: &str) -> BTreeMap<String, pb::PropertyValue> {
+    match pb::PropertyValues::decode(bytes) {
+        Ok(values) => values.values,
+        Err(err) => {
+            tracing::error!(ticket_id, %err, "stored property values do not decode");
+            BTreeMap::new()
+        }
+    }
+}
+
+pub fn encode_properties(values: &BTreeMap<String, pb::PropertyValue>) -> Vec<u8> {
+    pb::PropertyValues { values: values.clone() }.encode_to_vec()
 }

@@ -64,6 +64,7 @@ pub async fn run(
         config: Arc::new(config.clone()),
         signal: app::EventSignal::default(),
     };
+    let purge = tokio::spawn(purge_loop(app.clone(), draining.clone()));
     let service = TicketingServiceServer::new(api::Api::new(app, draining.clone()))
         .max_decoding_message_size(4 * 1024 * 1024);
     let routes = routes.add_service(service);
@@ -74,8 +75,27 @@ pub async fn run(
         "ticketing serving"
     );
     kit::server::serve(listener, routes, health, &config.limits, draining).await?;
+    if let Err(err) = purge.await {
+        tracing::error!(%err, "purge task panicked");
+    }
     tracing::info!("ticketing stopped");
     Ok(())
+}
+
+/// R9: removes expired trash every `purge_interval` until draining.
+async fn purge_loop(app: app::App, mut draining: Draining) {
+    let interval = app.config.purge_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = draining.wait() => return,
+        }
+        match app.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired trash"),
+            Err(err) => tracing::warn!(%err, "purge failed; retrying next round"),
+        }
+    }
 }
 
 /// How the `ticketing` binary plugs into the shared life cycle.

@@ -9,7 +9,9 @@ use kit::{
 use proto::ticketing::v1::{self as pb, ticketing_service_server::TicketingService};
 use tonic::{Request, Response, Status};
 
-use crate::{app::App, stream};
+use crate::{app::App, convert, stream};
+
+pub use parse::conversation as parse_conversation;
 
 pub struct Api {
     app: App,
@@ -105,32 +107,64 @@ impl TicketingService for Api {
         ))
     }
 
-    async fn associate_conversation(
-        &self,
-        _: Request<pb::AssociateConversationRequest>,
-    ) -> Reply<pb::Ticket> {
-        Err(unimplemented("AssociateConversation (R3)"))
+    async fn associate_conversation(&self, request: Request<pb::AssociateConversationRequest>) -> Reply<pb::Ticket> {
+        let caller = Caller::from_metadata(request.metadata());
+        caller.account()?;
+        let mut request = request.into_inner();
+        let mut request_id = std::mem::take(&mut request.request_id);
+        let key = key(&caller, "AssociateConversation", &mut request_id, &request)?;
+        let ticket_id = kit::validate::id(&request.ticket_id, "ticket_id")?;
+        let snapshot = request
+            .conversation
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("conversation", "is required"))?;
+        let conversation = parse::versioned_conversation(snapshot, "conversation")?;
+        let surface = convert::surface(request.surface, "surface")?;
+        Ok(Response::new(
+            self.app
+                .associate_conversation(&caller, &ticket_id, conversation, surface, key)
+                .await?,
+        ))
     }
 
-    async fn delete_ticket(
-        &self,
-        _: Request<pb::DeleteTicketRequest>,
-    ) -> Reply<pb::DeleteTicketResponse> {
-        Err(unimplemented("DeleteTicket (R8 trash cascade)"))
+    async fn delete_ticket(&self, request: Request<pb::DeleteTicketRequest>) -> Reply<pb::DeleteTicketResponse> {
+        let caller = Caller::from_metadata(request.metadata());
+        caller.account()?;
+        let mut request = request.into_inner();
+        let mut request_id = std::mem::take(&mut request.request_id);
+        let key = key(&caller, "DeleteTicket", &mut request_id, &request)?;
+        let id = kit::validate::id(&request.id, "id")?;
+        let expected = kit::validate::parse_etag(&request.etag, "etag")?;
+        let surface = convert::surface(request.surface, "surface")?;
+        Ok(Response::new(
+            self.app.delete_ticket(&caller, &id, expected, surface, key).await?,
+        ))
     }
 
-    async fn undelete_ticket(
-        &self,
-        _: Request<pb::UndeleteTicketRequest>,
-    ) -> Reply<pb::UndeleteTicketResponse> {
-        Err(unimplemented("UndeleteTicket (R9 restore)"))
+    async fn undelete_ticket(&self, request: Request<pb::UndeleteTicketRequest>) -> Reply<pb::UndeleteTicketResponse> {
+        let caller = Caller::from_metadata(request.metadata());
+        caller.account()?;
+        let mut request = request.into_inner();
+        let mut request_id = std::mem::take(&mut request.request_id);
+        let key = key(&caller, "UndeleteTicket", &mut request_id, &request)?;
+        let id = kit::validate::id(&request.id, "id")?;
+        let surface = convert::surface(request.surface, "surface")?;
+        Ok(Response::new(self.app.undelete_ticket(&caller, &id, surface, key).await?))
     }
 
     async fn notify_conversation_changed(
         &self,
-        _: Request<pb::NotifyConversationChangedRequest>,
+        request: Request<pb::NotifyConversationChangedRequest>,
     ) -> Reply<pb::NotifyConversationChangedResponse> {
-        Err(unimplemented("NotifyConversationChanged (R4, R8, R9)"))
+        let caller = Caller::from_metadata(request.metadata());
+        caller.account()?;
+        let mut request = request.into_inner();
+        let mut request_id = std::mem::take(&mut request.request_id);
+        let key = key(&caller, "NotifyConversationChanged", &mut request_id, &request)?;
+        let report = crate::app::notify::report(&request)?;
+        Ok(Response::new(
+            self.app.notify_conversation_changed(&caller, report, key).await?,
+        ))
     }
 
     type WatchEventsStream = stream::EventStream;
@@ -172,21 +206,49 @@ impl TicketingService for Api {
         ))
     }
 
-    async fn create_pipeline(&self, _: Request<pb::CreatePipelineRequest>) -> Reply<pb::Pipeline> {
-        Err(unimplemented("CreatePipeline (custom pipelines)"))
+    async fn create_pipeline(&self, request: Request<pb::CreatePipelineRequest>) -> Reply<pb::Pipeline> {
+        let caller = Caller::from_metadata(request.metadata());
+        let account_id = caller.account()?;
+        let mut request = request.into_inner();
+        let mut request_id = std::mem::take(&mut request.request_id);
+        let key = key(&caller, "CreatePipeline", &mut request_id, &request)?;
+        let pipeline = request
+            .pipeline
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("pipeline", "is required"))?;
+        let (name, stages) = crate::app::check_pipeline(pipeline)?;
+        Ok(Response::new(self.app.create_pipeline(account_id, name, stages, key).await?))
     }
 
     async fn list_property_definitions(
         &self,
-        _: Request<pb::ListPropertyDefinitionsRequest>,
+        request: Request<pb::ListPropertyDefinitionsRequest>,
     ) -> Reply<pb::ListPropertyDefinitionsResponse> {
-        Err(unimplemented("ListPropertyDefinitions"))
+        let caller = Caller::from_metadata(request.metadata());
+        let request = request.get_ref();
+        let page_size = paging::page_size(request.page_size, "page_size")?;
+        let after = paging::decode_token(&request.page_token, "page_token")?;
+        Ok(Response::new(
+            self.app
+                .list_property_definitions(caller.account()?, page_size, after)
+                .await?,
+        ))
     }
 
     async fn create_property_definition(
         &self,
-        _: Request<pb::CreatePropertyDefinitionRequest>,
+        request: Request<pb::CreatePropertyDefinitionRequest>,
     ) -> Reply<pb::PropertyDefinition> {
-        Err(unimplemented("CreatePropertyDefinition"))
+        let caller = Caller::from_metadata(request.metadata());
+        let account_id = caller.account()?;
+        let mut request = request.into_inner();
+        let mut request_id = std::mem::take(&mut request.request_id);
+        let key = key(&caller, "CreatePropertyDefinition", &mut request_id, &request)?;
+        let definition = request
+            .property_definition
+            .ok_or_else(|| ApiError::invalid("property_definition", "is required"))?;
+        Ok(Response::new(
+            self.app.create_property_definition(account_id, definition, key).await?,
+        ))
     }
 }

@@ -25,6 +25,17 @@ pub fn new_account(request: pb::CreateAccountRequest) -> Result<NewAccount, ApiE
     })
 }
 
+/// A conversation snapshot and the inbox's version of it.
+pub fn versioned_conversation(
+    snapshot: &pb::ConversationSnapshot,
+    field: &str,
+) -> Result<(ConversationFacts, i64), ApiError> {
+    if snapshot.version < 0 {
+        return Err(ApiError::invalid(format!("{field}.version"), "must not be negative"));
+    }
+    Ok((conversation(snapshot, field)?, snapshot.version))
+}
+
 pub fn conversation(
     snapshot: &pb::ConversationSnapshot,
     field: &str,
@@ -49,17 +60,12 @@ pub fn new_ticket(request: pb::CreateTicketRequest) -> Result<NewTicket, ApiErro
     let conversation = request
         .conversation
         .as_ref()
-        .map(|c| conversation(c, "conversation"))
+        .map(|c| versioned_conversation(c, "conversation"))
         .transpose()?;
     if conversation.is_none() && ticket.name.trim().is_empty() {
         return Err(ApiError::invalid(
             "ticket.name",
             "is required without a conversation",
-        ));
-    }
-    if !ticket.properties.is_empty() {
-        return Err(ApiError::Unimplemented(
-            "custom property values are not implemented yet".into(),
         ));
     }
     Ok(NewTicket {
@@ -75,6 +81,7 @@ pub fn new_ticket(request: pb::CreateTicketRequest) -> Result<NewTicket, ApiErro
         stage_id: validate::optional_id(&ticket.stage_id, "ticket.stage_id")?,
         priority: convert::priority(ticket.priority, "ticket.priority")?,
         owner_id: validate::optional_id(&ticket.owner_id, "ticket.owner_id")?,
+        properties: ticket.properties,
         conversation,
         surface: convert::surface(request.surface, "surface")?,
     })
@@ -117,10 +124,16 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
             "stage_id" | "stage" => TicketField::Stage,
             "priority" => TicketField::Priority,
             "owner_id" | "owner" => TicketField::Owner,
-            p if p == "properties" || p.starts_with("properties.") => {
-                return Err(ApiError::Unimplemented(
-                    "updating custom property values is not implemented yet".into(),
-                ));
+            "properties" => TicketField::Properties,
+            p if p.starts_with("properties.") => {
+                let name = &p["properties.".len()..];
+                if !crate::domain::properties::is_valid_name(name) {
+                    return Err(ApiError::invalid(
+                        format!("update_mask.paths[{i}]"),
+                        format!("{name:?} is not a property name"),
+                    ));
+                }
+                TicketField::Property(name.to_owned())
             }
             other => {
                 return Err(ApiError::invalid(
@@ -150,6 +163,7 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
         stage_id: ticket.stage_id,
         priority: convert::priority(ticket.priority, "ticket.priority")?,
         owner_id: validate::optional_id(&ticket.owner_id, "ticket.owner_id")?,
+        properties: ticket.properties,
         surface: convert::surface(request.surface, "surface")?,
     })
 }

@@ -2,8 +2,13 @@
 //! its idempotency record, and returns the API's view of the result.
 
 mod accounts;
+mod associate;
+pub mod notify;
 mod pipelines;
+mod properties;
 mod tickets;
+mod trash;
+mod update;
 
 use std::sync::Arc;
 
@@ -15,7 +20,10 @@ use tokio::sync::watch;
 use crate::{config::Config, store::events::EventBatch};
 
 pub use accounts::NewAccount;
-pub use tickets::{NewTicket, TicketField, TicketFilterInput, TicketUpdate};
+pub use pipelines::check_pipeline;
+pub use properties::check_definition;
+pub use tickets::{NewTicket, TicketFilterInput};
+pub use update::{TicketField, TicketUpdate};
 
 /// Wakes event watchers after a commit. A counter in a watch channel: a
 /// watcher that was busy when it changed still sees the change.

@@ -2,6 +2,7 @@
 //! storage, so every rule can be tested without a server or a database.
 
 pub mod model;
+pub mod properties;
 pub mod rules;
 
 pub use model::*;

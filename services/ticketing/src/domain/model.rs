@@ -48,6 +48,9 @@ pub enum DirectiveAction {
     Close,
     Reopen,
     MoveToHelpDesk,
+    Trash,
+    Restore,
+    Purge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +69,25 @@ impl Directive {
             rule,
         }
     }
+}
+
+/// A conversation fact the inbox reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    OwnerChanged,
+    Closed,
+    Reopened,
+    Trashed,
+    Restored,
+    IncomingMessage,
+}
+
+/// The ticket as the report rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketFacts {
+    pub id: String,
+    pub owner_id: Option<String>,
+    pub trashed: bool,
 }
 
 /// Which accounts manage tickets in the help desk (R10): configuration.

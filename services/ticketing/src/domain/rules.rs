@@ -147,6 +147,76 @@ pub fn stage_change_directives(
     }
 }
 
+/// What a reported conversation fact does to its ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consequence {
+    Nothing,
+    /// R4: the ticket's owner follows the conversation's owner.
+    SetTicketOwner(Option<String>),
+    /// R8: the ticket and all its conversations go to trash.
+    TrashCascade,
+    /// R9: everything that went to trash with the ticket comes back.
+    RestoreCascade,
+}
+
+/// R4, R7, R8, R9, R13: the consequence of a fact the inbox reports about
+/// `conversation` (the facts after the change), given its ticket.
+pub fn consequence_of_report(change: Reported, conversation: &ConversationFacts, ticket: Option<&TicketFacts>) -> Consequence {
+    let Some(ticket) = ticket else {
+        return Consequence::Nothing;
+    };
+    match change {
+        // A trashed ticket is read-only (R9).
+        Reported::OwnerChanged if !ticket.trashed && ticket.owner_id != conversation.owner_id => {
+            Consequence::SetTicketOwner(conversation.owner_id.clone())
+        }
+        Reported::Trashed if !ticket.trashed => Consequence::TrashCascade,
+        Reported::Restored if ticket.trashed => Consequence::RestoreCascade,
+        // R7 and R13: closing, reopening and incoming mail stay with the
+        // conversation; the ticket and its other conversations keep theirs.
+        _ => Consequence::Nothing,
+    }
+}
+
+/// R8: every conversation of the ticket not yet in trash goes there.
+pub fn trash_directives(conversations: &[LinkedConversation]) -> Vec<Directive> {
+    conversations
+        .iter()
+        .filter(|c| !c.trashed)
+        .map(|c| Directive::new(&c.id, DirectiveAction::Trash, "R8"))
+        .collect()
+}
+
+/// R9: every conversation that went with the cascade comes back.
+pub fn restore_directives(cascade_members: &[String]) -> Vec<Directive> {
+    cascade_members
+        .iter()
+        .map(|id| Directive::new(id, DirectiveAction::Restore, "R9"))
+        .collect()
+}
+
+/// R3: a further conversation may join a ticket when it has none (R2), is
+/// not in trash, and the ticket is not in trash (R9).
+pub fn check_association(
+    conversation: &ConversationFacts,
+    existing_ticket: Option<&str>,
+    ticket: &TicketFacts,
+) -> Result<(), RuleError> {
+    if let Some(ticket_id) = existing_ticket {
+        return Err(RuleError::ConversationHasTicket {
+            conversation_id: conversation.id.clone(),
+            ticket_id: ticket_id.to_owned(),
+        });
+    }
+    if conversation.trashed {
+        return Err(RuleError::ConversationTrashed(conversation.id.clone()));
+    }
+    if ticket.trashed {
+        return Err(RuleError::TicketTrashed(ticket.id.clone()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +337,83 @@ mod tests {
                 .all(|d| d.action == DirectiveAction::Close && d.rule == "R5")
         );
         assert!(stage_change_directives(true, true, &conversations).is_empty());
+    }
+
+    fn ticket(owner: Option<&str>, trashed: bool) -> TicketFacts {
+        TicketFacts {
+            id: "t1".into(),
+            owner_id: owner.map(Into::into),
+            trashed,
+        }
+    }
+
+    #[test]
+    fn r4_owner_follows_the_conversation_one_way() {
+        let mut facts = conversation("k1");
+        facts.owner_id = Some("u2".into());
+        assert_eq!(
+            consequence_of_report(Reported::OwnerChanged, &facts, Some(&ticket(Some("u1"), false))),
+            Consequence::SetTicketOwner(Some("u2".into()))
+        );
+        facts.owner_id = None;
+        assert_eq!(
+            consequence_of_report(Reported::OwnerChanged, &facts, Some(&ticket(Some("u1"), false))),
+            Consequence::SetTicketOwner(None)
+        );
+        assert_eq!(consequence_of_report(Reported::OwnerChanged, &facts, None), Consequence::Nothing);
+        assert_eq!(
+            consequence_of_report(Reported::OwnerChanged, &facts, Some(&ticket(Some("u1"), true))),
+            Consequence::Nothing
+        );
+    }
+
+    #[test]
+    fn r7_r13_closing_reopening_and_mail_stay_local() {
+        let facts = conversation("k1");
+        for change in [Reported::Closed, Reported::Reopened, Reported::IncomingMessage] {
+            assert_eq!(
+                consequence_of_report(change, &facts, Some(&ticket(None, false))),
+                Consequence::Nothing
+            );
+        }
+    }
+
+    #[test]
+    fn r8_r9_trash_cascades_and_restores_together() {
+        let facts = conversation("k1");
+        assert_eq!(
+            consequence_of_report(Reported::Trashed, &facts, Some(&ticket(None, false))),
+            Consequence::TrashCascade
+        );
+        assert_eq!(
+            consequence_of_report(Reported::Restored, &facts, Some(&ticket(None, true))),
+            Consequence::RestoreCascade
+        );
+        assert_eq!(
+            consequence_of_report(Reported::Trashed, &facts, Some(&ticket(None, true))),
+            Consequence::Nothing
+        );
+        let trash = trash_directives(&[linked("a", false), linked("b", true)]);
+        assert_eq!(trash, vec![Directive::new("a", DirectiveAction::Trash, "R8")]);
+        assert_eq!(
+            restore_directives(&["a".into(), "b".into()]).len(),
+            2,
+            "everything in the cascade comes back"
+        );
+    }
+
+    #[test]
+    fn r3_association_checks_r2_and_trash() {
+        let facts = conversation("k2");
+        assert!(check_association(&facts, None, &ticket(None, false)).is_ok());
+        assert!(matches!(
+            check_association(&facts, Some("t9"), &ticket(None, false)),
+            Err(RuleError::ConversationHasTicket { .. })
+        ));
+        assert!(matches!(
+            check_association(&facts, None, &ticket(None, true)),
+            Err(RuleError::TicketTrashed(_))
+        ));
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub mod ticket {
         pub deleted_at: Option<i64>,
         pub purge_at: Option<i64>,
         pub cascade_id: Option<String>,
+        /// The encoded `ticketing.v1.PropertyValues`.
+        pub properties: Vec<u8>,
         pub version: i64,
     }
 
@@ -95,9 +97,11 @@ pub mod ticket {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// A conversation's link to its ticket, with the conversation facts the
-/// rules need. The primary key on `conversation_id` is what makes R2 hold
-/// under concurrency: a second link for a conversation cannot commit.
+/// What ticketing knows of a conversation: the facts the inbox reported
+/// (owner, open, trashed, at the inbox's version) and its ticket. A row
+/// exists once the conversation was reported or linked. `ticket_id` is set
+/// once, by a guarded `UPDATE … WHERE ticket_id IS NULL`, which is what makes
+/// R2 hold under concurrency.
 pub mod ticket_conversation {
     use sea_orm::entity::prelude::*;
 
@@ -107,11 +111,37 @@ pub mod ticket_conversation {
         #[sea_orm(primary_key, auto_increment = false)]
         pub conversation_id: String,
         pub account_id: String,
-        pub ticket_id: String,
+        pub ticket_id: Option<String>,
         pub owner_id: Option<String>,
         pub open: bool,
         pub trashed: bool,
-        pub linked_at: i64,
+        /// The inbox's version of the facts above.
+        pub version: i64,
+        pub linked_at: Option<i64>,
+        /// The trash cascade the conversation went with (R8, R9).
+        pub cascade_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Custom property definitions of an account (built-ins are not stored).
+pub mod property_definition {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "property_definitions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        /// The encoded `ticketing.v1.PropertyDefinition`.
+        pub definition: Vec<u8>,
+        pub created_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -83,6 +83,7 @@ impl MigrationTrait for Initial {
                 .col(big_integer_null("deleted_at"))
                 .col(big_integer_null("purge_at"))
                 .col(string_null("cascade_id"))
+                .col(blob("properties"))
                 .col(big_integer("version"))
                 .to_owned(),
         )
@@ -113,11 +114,24 @@ impl MigrationTrait for Initial {
                 .table("ticket_conversations")
                 .col(string("conversation_id").primary_key())
                 .col(string("account_id"))
-                .col(string("ticket_id"))
+                .col(string_null("ticket_id"))
                 .col(string_null("owner_id"))
                 .col(boolean("open"))
                 .col(boolean("trashed"))
-                .col(big_integer("linked_at"))
+                .col(big_integer("version"))
+                .col(big_integer_null("linked_at"))
+                .col(string_null("cascade_id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("property_definitions")
+                .col(string("account_id"))
+                .col(string("name"))
+                .col(blob("definition"))
+                .col(big_integer("created_at"))
+                .primary_key(Index::create().col("account_id").col("name"))
                 .to_owned(),
         )
         .await?;
@@ -163,6 +177,7 @@ impl MigrationTrait for Initial {
         for table in [
             "event_heads",
             "events",
+            "property_definitions",
             "ticket_conversations",
             "tickets",
             "stages",

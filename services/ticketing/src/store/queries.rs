@@ -4,6 +4,7 @@ use kit::paging::Cursor;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
 use super::entities::{account, pipeline, stage, ticket, ticket_conversation};
@@ -146,8 +147,8 @@ pub async fn links_of(
         .await
 }
 
-/// The ticket link of a conversation, whichever account asks: conversation
-/// ids are global, and R2 must hold across them.
+/// What ticketing knows of a conversation, whichever account asks:
+/// conversation ids are global, and R2 must hold across them.
 pub async fn link_of_conversation(
     conn: &impl ConnectionTrait,
     conversation_id: &str,
@@ -157,14 +158,65 @@ pub async fn link_of_conversation(
         .await
 }
 
-pub async fn insert_link(
+/// Records reported conversation facts unless newer ones are held, in one
+/// statement (reports may race and arrive out of order); returns the facts
+/// held afterwards.
+pub async fn record_facts(
     conn: &impl ConnectionTrait,
-    link: ticket_conversation::Model,
-) -> Result<(), DbErr> {
-    ticket_conversation::Entity::insert(link.into_active_model())
+    facts: ticket_conversation::Model,
+) -> Result<ticket_conversation::Model, DbErr> {
+    use ticket_conversation::Column as C;
+    let id = facts.conversation_id.clone();
+    let newer = Expr::col((ticket_conversation::Entity, C::Version)).lt(Expr::col((Alias::new("excluded"), C::Version)));
+    ticket_conversation::Entity::insert(facts.into_active_model())
+        .on_conflict(
+            OnConflict::column(C::ConversationId)
+                .update_columns([C::OwnerId, C::Open, C::Trashed, C::Version])
+                .action_and_where(newer)
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    link_of_conversation(conn, &id)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {id} facts")))
+}
+
+/// R2: gives the conversation its ticket unless it has one. The guarded
+/// update waits for a concurrent linker to commit and then finds the ticket
+/// set, so exactly one ticket wins.
+pub async fn link_to_ticket(
+    conn: &impl ConnectionTrait,
+    conversation_id: &str,
+    ticket_id: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    use ticket_conversation::Column as C;
+    let result = ticket_conversation::Entity::update_many()
+        .col_expr(C::TicketId, Some(ticket_id.to_owned()).into())
+        .col_expr(C::LinkedAt, Some(now).into())
+        .filter(C::ConversationId.eq(conversation_id))
+        .filter(C::TicketId.is_null())
         .exec(conn)
-        .await
-        .map(|_| ())
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Marks conversations trashed (with their cascade) or restored, as
+/// ticketing directed; the inbox's version of the facts is kept.
+pub async fn set_trashed(
+    conn: &impl ConnectionTrait,
+    conversation_ids: &[String],
+    cascade_id: Option<&str>,
+) -> Result<(), DbErr> {
+    use ticket_conversation::Column as C;
+    ticket_conversation::Entity::update_many()
+        .col_expr(C::Trashed, cascade_id.is_some().into())
+        .col_expr(C::CascadeId, cascade_id.map(str::to_owned).into())
+        .filter(C::ConversationId.is_in(conversation_ids.iter().cloned()))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn insert_ticket(
@@ -232,7 +284,7 @@ pub async fn list_tickets(
         let ticket_id = link_of_conversation(conn, conversation_id)
             .await?
             .filter(|link| link.account_id == account_id)
-            .map(|link| link.ticket_id);
+            .and_then(|link| link.ticket_id);
         match ticket_id {
             Some(id) => query = query.filter(C::Id.eq(id)),
             None => return Ok(Vec::new()),
