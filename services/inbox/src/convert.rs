@@ -77,6 +77,7 @@ pub fn snapshot(row: &conversation::Model) -> tpb::ConversationSnapshot {
         owner_id: row.owner_id.clone().unwrap_or_default(),
         open: is_open(row),
         trashed: row.deleted_at.is_some(),
+        version: row.version,
     }
 }
 

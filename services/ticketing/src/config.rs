@@ -61,8 +61,16 @@ impl Config {
                     Duration::from_secs(5),
                 )?,
             },
-            trash_retention: config::duration_or(source, "TRASH_RETENTION", Duration::from_secs(30 * 86_400))?,
-            purge_interval: config::duration_or(source, "TICKETING_PURGE_INTERVAL", Duration::from_secs(600))?,
+            trash_retention: config::duration_or(
+                source,
+                "TRASH_RETENTION",
+                Duration::from_secs(30 * 86_400),
+            )?,
+            purge_interval: config::duration_or(
+                source,
+                "TICKETING_PURGE_INTERVAL",
+                Duration::from_secs(600),
+            )?,
             limits,
         })
     }

@@ -71,7 +71,11 @@ pub fn workspace_to_proto(workspace: Workspace) -> pb::Workspace {
     }
 }
 
-pub fn directive_to_proto(directive: &Directive, ticket_id: &str, cascade_id: &str) -> pb::ConversationDirective {
+pub fn directive_to_proto(
+    directive: &Directive,
+    ticket_id: &str,
+    cascade_id: &str,
+) -> pb::ConversationDirective {
     pb::ConversationDirective {
         conversation_id: directive.conversation_id.clone(),
         ticket_id: ticket_id.to_owned(),
@@ -199,5 +203,8 @@ pub fn decode_properties(bytes: &[u8], ticket_id: &str) -> BTreeMap<String, pb::
 }
 
 pub fn encode_properties(values: &BTreeMap<String, pb::PropertyValue>) -> Vec<u8> {
-    pb::PropertyValues { values: values.clone() }.encode_to_vec()
+    pb::PropertyValues {
+        values: values.clone(),
+    }
+    .encode_to_vec()
 }

@@ -172,6 +172,13 @@ impl InboxService for Api {
         Err(unimplemented("UpdateConversationTicket (R10)"))
     }
 
+    async fn add_conversation_to_ticket(
+        &self,
+        _: Request<pb::AddConversationToTicketRequest>,
+    ) -> Reply<pb::AddConversationToTicketResponse> {
+        Err(unimplemented("AddConversationToTicket (R3)"))
+    }
+
     async fn get_conversation_context(
         &self,
         _: Request<pb::GetConversationContextRequest>,

@@ -37,6 +37,23 @@ fn key<M: prost::Message>(
     Key::new(scope, &request_id, method, request)
 }
 
+/// What a request asks for, without the conversation facts the inbox
+/// attaches: a retry carries newer facts (the conversation's version moved
+/// when it got its ticket) but the same intent.
+fn intent<M: Clone>(
+    request: &M,
+    snapshot: impl Fn(&mut M) -> &mut Option<pb::ConversationSnapshot>,
+) -> M {
+    let mut intent = request.clone();
+    if let Some(conversation) = snapshot(&mut intent).as_mut() {
+        *conversation = pb::ConversationSnapshot {
+            id: std::mem::take(&mut conversation.id),
+            ..Default::default()
+        };
+    }
+    intent
+}
+
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -64,7 +81,12 @@ impl TicketingService for Api {
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "CreateTicket", &mut request_id, &request)?;
+        let key = key(
+            &caller,
+            "CreateTicket",
+            &mut request_id,
+            &intent(&request, |r| &mut r.conversation),
+        )?;
         let input = parse::new_ticket(request)?;
         Ok(Response::new(
             self.app.create_ticket(&caller, input, key).await?,
@@ -107,12 +129,20 @@ impl TicketingService for Api {
         ))
     }
 
-    async fn associate_conversation(&self, request: Request<pb::AssociateConversationRequest>) -> Reply<pb::Ticket> {
+    async fn associate_conversation(
+        &self,
+        request: Request<pb::AssociateConversationRequest>,
+    ) -> Reply<pb::Ticket> {
         let caller = Caller::from_metadata(request.metadata());
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "AssociateConversation", &mut request_id, &request)?;
+        let key = key(
+            &caller,
+            "AssociateConversation",
+            &mut request_id,
+            &intent(&request, |r| &mut r.conversation),
+        )?;
         let ticket_id = kit::validate::id(&request.ticket_id, "ticket_id")?;
         let snapshot = request
             .conversation
@@ -127,7 +157,10 @@ impl TicketingService for Api {
         ))
     }
 
-    async fn delete_ticket(&self, request: Request<pb::DeleteTicketRequest>) -> Reply<pb::DeleteTicketResponse> {
+    async fn delete_ticket(
+        &self,
+        request: Request<pb::DeleteTicketRequest>,
+    ) -> Reply<pb::DeleteTicketResponse> {
         let caller = Caller::from_metadata(request.metadata());
         caller.account()?;
         let mut request = request.into_inner();
@@ -137,11 +170,16 @@ impl TicketingService for Api {
         let expected = kit::validate::parse_etag(&request.etag, "etag")?;
         let surface = convert::surface(request.surface, "surface")?;
         Ok(Response::new(
-            self.app.delete_ticket(&caller, &id, expected, surface, key).await?,
+            self.app
+                .delete_ticket(&caller, &id, expected, surface, key)
+                .await?,
         ))
     }
 
-    async fn undelete_ticket(&self, request: Request<pb::UndeleteTicketRequest>) -> Reply<pb::UndeleteTicketResponse> {
+    async fn undelete_ticket(
+        &self,
+        request: Request<pb::UndeleteTicketRequest>,
+    ) -> Reply<pb::UndeleteTicketResponse> {
         let caller = Caller::from_metadata(request.metadata());
         caller.account()?;
         let mut request = request.into_inner();
@@ -149,7 +187,9 @@ impl TicketingService for Api {
         let key = key(&caller, "UndeleteTicket", &mut request_id, &request)?;
         let id = kit::validate::id(&request.id, "id")?;
         let surface = convert::surface(request.surface, "surface")?;
-        Ok(Response::new(self.app.undelete_ticket(&caller, &id, surface, key).await?))
+        Ok(Response::new(
+            self.app.undelete_ticket(&caller, &id, surface, key).await?,
+        ))
     }
 
     async fn notify_conversation_changed(
@@ -160,10 +200,17 @@ impl TicketingService for Api {
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "NotifyConversationChanged", &mut request_id, &request)?;
+        let key = key(
+            &caller,
+            "NotifyConversationChanged",
+            &mut request_id,
+            &request,
+        )?;
         let report = crate::app::notify::report(&request)?;
         Ok(Response::new(
-            self.app.notify_conversation_changed(&caller, report, key).await?,
+            self.app
+                .notify_conversation_changed(&caller, report, key)
+                .await?,
         ))
     }
 
@@ -206,7 +253,10 @@ impl TicketingService for Api {
         ))
     }
 
-    async fn create_pipeline(&self, request: Request<pb::CreatePipelineRequest>) -> Reply<pb::Pipeline> {
+    async fn create_pipeline(
+        &self,
+        request: Request<pb::CreatePipelineRequest>,
+    ) -> Reply<pb::Pipeline> {
         let caller = Caller::from_metadata(request.metadata());
         let account_id = caller.account()?;
         let mut request = request.into_inner();
@@ -217,7 +267,11 @@ impl TicketingService for Api {
             .as_ref()
             .ok_or_else(|| ApiError::invalid("pipeline", "is required"))?;
         let (name, stages) = crate::app::check_pipeline(pipeline)?;
-        Ok(Response::new(self.app.create_pipeline(account_id, name, stages, key).await?))
+        Ok(Response::new(
+            self.app
+                .create_pipeline(account_id, name, stages, key)
+                .await?,
+        ))
     }
 
     async fn list_property_definitions(
@@ -243,12 +297,19 @@ impl TicketingService for Api {
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "CreatePropertyDefinition", &mut request_id, &request)?;
+        let key = key(
+            &caller,
+            "CreatePropertyDefinition",
+            &mut request_id,
+            &request,
+        )?;
         let definition = request
             .property_definition
             .ok_or_else(|| ApiError::invalid("property_definition", "is required"))?;
         Ok(Response::new(
-            self.app.create_property_definition(account_id, definition, key).await?,
+            self.app
+                .create_property_definition(account_id, definition, key)
+                .await?,
         ))
     }
 }

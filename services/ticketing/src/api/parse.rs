@@ -31,7 +31,10 @@ pub fn versioned_conversation(
     field: &str,
 ) -> Result<(ConversationFacts, i64), ApiError> {
     if snapshot.version < 0 {
-        return Err(ApiError::invalid(format!("{field}.version"), "must not be negative"));
+        return Err(ApiError::invalid(
+            format!("{field}.version"),
+            "must not be negative",
+        ));
     }
     Ok((conversation(snapshot, field)?, snapshot.version))
 }

@@ -8,7 +8,10 @@ use super::{
     tickets::{facts_row, merged_facts, push_directives, rule_error},
 };
 use crate::{
-    domain::{ConversationFacts, Directive, DirectiveAction, Surface, TicketFacts, rules, rules::RuleError},
+    domain::{
+        ConversationFacts, Directive, DirectiveAction, Surface, TicketFacts, rules,
+        rules::RuleError,
+    },
     store::{events::EventBatch, queries},
 };
 
@@ -26,7 +29,14 @@ impl App {
         let account_id = caller.account()?.to_owned();
         for _ in 0..ATTEMPTS {
             match self
-                .try_associate(caller, &account_id, ticket_id, &conversation, surface, key.as_ref())
+                .try_associate(
+                    caller,
+                    &account_id,
+                    ticket_id,
+                    &conversation,
+                    surface,
+                    key.as_ref(),
+                )
                 .await
             {
                 Ok(Some(answer)) => return Ok(answer),
@@ -59,7 +69,9 @@ impl App {
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(Some(answer));
         }
-        let current = self.managed_ticket(&txn, account_id, ticket_id, surface).await?;
+        let current = self
+            .managed_ticket(&txn, account_id, ticket_id, surface)
+            .await?;
         let held = queries::record_facts(&txn, facts_row(account_id, snapshot, *version)).await?;
         let facts = merged_facts(snapshot, &held);
         let ticket_facts = TicketFacts {
@@ -67,7 +79,8 @@ impl App {
             owner_id: current.owner_id.clone(),
             trashed: current.deleted_at.is_some(),
         };
-        rules::check_association(&facts, held.ticket_id.as_deref(), &ticket_facts).map_err(rule_error)?;
+        rules::check_association(&facts, held.ticket_id.as_deref(), &ticket_facts)
+            .map_err(rule_error)?;
         let now = kit::time::now_micros();
         if !queries::link_to_ticket(&txn, &facts.id, &current.id, now).await? {
             let winner = queries::link_of_conversation(&txn, &facts.id)
@@ -89,10 +102,19 @@ impl App {
         let answer = self.view(&txn, &next).await?;
         let mut directives = vec![Directive::new(&facts.id, DirectiveAction::LinkTicket, "R3")];
         if answer.workspace == pb::Workspace::HelpDesk as i32 {
-            directives.push(Directive::new(&facts.id, DirectiveAction::MoveToHelpDesk, "R10"));
+            directives.push(Directive::new(
+                &facts.id,
+                DirectiveAction::MoveToHelpDesk,
+                "R10",
+            ));
         }
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
-        let mut batch = EventBatch::new(account_id, actor(caller), "AssociateConversation", request_id);
+        let mut batch = EventBatch::new(
+            account_id,
+            actor(caller),
+            "AssociateConversation",
+            request_id,
+        );
         let associated = batch.ticket_changed(
             pb::TicketChangeKind::ConversationAssociated,
             &answer,

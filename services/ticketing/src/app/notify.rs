@@ -32,7 +32,10 @@ impl App {
     ) -> Result<pb::NotifyConversationChangedResponse, ApiError> {
         let account_id = caller.account()?.to_owned();
         for _ in 0..ATTEMPTS {
-            match self.try_notify(caller, &account_id, &report, key.as_ref()).await {
+            match self
+                .try_notify(caller, &account_id, &report, key.as_ref())
+                .await
+            {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => continue,
                 Err(err) if err.is_unique_violation() => {
@@ -46,7 +49,10 @@ impl App {
         }
         Err(ApiError::Aborted {
             reason: "CONCURRENT_UPDATES",
-            message: format!("ticket of conversation {} is changing too often; try again", report.conversation.id),
+            message: format!(
+                "ticket of conversation {} is changing too often; try again",
+                report.conversation.id
+            ),
         })
     }
 
@@ -67,7 +73,11 @@ impl App {
             return Err(ApiError::not_found("conversation", conversation_id).into());
         }
         let stale = before.as_ref().is_some_and(|b| b.version >= report.version);
-        let held = queries::record_facts(&txn, facts_row(account_id, &report.conversation, report.version)).await?;
+        let held = queries::record_facts(
+            &txn,
+            facts_row(account_id, &report.conversation, report.version),
+        )
+        .await?;
         let ticket = match &held.ticket_id {
             Some(id) => queries::find_ticket(&txn, account_id, id).await?,
             None => None,
@@ -87,7 +97,12 @@ impl App {
             ),
         };
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
-        let mut batch = EventBatch::new(account_id, actor(caller), "NotifyConversationChanged", request_id);
+        let mut batch = EventBatch::new(
+            account_id,
+            actor(caller),
+            "NotifyConversationChanged",
+            request_id,
+        );
         let mut answer = pb::NotifyConversationChangedResponse::default();
         match (consequence, ticket) {
             (Consequence::SetTicketOwner(owner), Some(current)) => {
@@ -99,11 +114,18 @@ impl App {
                     return Ok(None);
                 }
                 let ticket = self.view(&txn, &next).await?;
-                batch.ticket_changed(pb::TicketChangeKind::Updated, &ticket, vec!["owner_id".into()], "R4");
+                batch.ticket_changed(
+                    pb::TicketChangeKind::Updated,
+                    &ticket,
+                    vec!["owner_id".into()],
+                    "R4",
+                );
                 answer.ticket = Some(ticket);
             }
             (Consequence::TrashCascade, Some(current)) => {
-                let Some((ticket, cascade, directives)) = self.trash_in(&txn, &mut batch, &current).await? else {
+                let Some((ticket, cascade, directives)) =
+                    self.trash_in(&txn, &mut batch, &current).await?
+                else {
                     return Ok(None);
                 };
                 answer.ticket = Some(ticket);
@@ -111,7 +133,9 @@ impl App {
                 answer.directives = directives;
             }
             (Consequence::RestoreCascade, Some(current)) => {
-                let Some((ticket, cascade, directives)) = self.restore_in(&txn, &mut batch, &current).await? else {
+                let Some((ticket, cascade, directives)) =
+                    self.restore_in(&txn, &mut batch, &current).await?
+                else {
                     return Ok(None);
                 };
                 answer.ticket = Some(ticket);
@@ -133,7 +157,10 @@ pub fn report(request: &pb::NotifyConversationChangedRequest) -> Result<Report, 
         .as_ref()
         .ok_or_else(|| ApiError::invalid("conversation", "is required"))?;
     if snapshot.version <= 0 {
-        return Err(ApiError::invalid("conversation.version", "must be positive"));
+        return Err(ApiError::invalid(
+            "conversation.version",
+            "must be positive",
+        ));
     }
     Ok(Report {
         change: convert::reported(request.change, "change")?,

@@ -45,7 +45,8 @@ impl App {
 
 /// A new pipeline's own fields: a name, and 1–50 uniquely named stages.
 pub fn check_pipeline(pipeline: &pb::Pipeline) -> Result<(String, Vec<(String, bool)>), ApiError> {
-    let name = kit::validate::required(&pipeline.name, "pipeline.name", kit::validate::MAX_NAME_LEN)?;
+    let name =
+        kit::validate::required(&pipeline.name, "pipeline.name", kit::validate::MAX_NAME_LEN)?;
     if pipeline.stages.is_empty() || pipeline.stages.len() > MAX_STAGES {
         return Err(ApiError::invalid(
             "pipeline.stages",
@@ -56,7 +57,10 @@ pub fn check_pipeline(pipeline: &pb::Pipeline) -> Result<(String, Vec<(String, b
     for (i, stage) in pipeline.stages.iter().enumerate() {
         let field = format!("pipeline.stages[{i}].name");
         let stage_name = kit::validate::required(&stage.name, &field, kit::validate::MAX_NAME_LEN)?;
-        if stages.iter().any(|(n, _)| n.eq_ignore_ascii_case(&stage_name)) {
+        if stages
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(&stage_name))
+        {
             return Err(ApiError::invalid(field, "is repeated"));
         }
         stages.push((stage_name, stage.is_closed));

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use kit::{ApiError, idempotency::Key, paging};
 use prost::Message;
 use proto::ticketing::v1 as pb;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use super::App;
 use crate::{
@@ -24,13 +27,27 @@ pub fn check_definition(definition: &pb::PropertyDefinition) -> Result<(), ApiEr
         ));
     }
     if properties::is_built_in(&definition.name) {
-        return Err(ApiError::invalid(format!("{field}.name"), "is a built-in property"));
+        return Err(ApiError::invalid(
+            format!("{field}.name"),
+            "is a built-in property",
+        ));
     }
-    kit::validate::required(&definition.label, &format!("{field}.label"), kit::validate::MAX_NAME_LEN)?;
+    kit::validate::required(
+        &definition.label,
+        &format!("{field}.label"),
+        kit::validate::MAX_NAME_LEN,
+    )?;
     let kind = match pb::PropertyType::try_from(definition.r#type) {
-        Ok(pb::PropertyType::Unspecified) => return Err(ApiError::invalid(format!("{field}.type"), "is required")),
+        Ok(pb::PropertyType::Unspecified) => {
+            return Err(ApiError::invalid(format!("{field}.type"), "is required"));
+        }
         Ok(kind) => kind,
-        Err(_) => return Err(ApiError::invalid(format!("{field}.type"), "is not a known type")),
+        Err(_) => {
+            return Err(ApiError::invalid(
+                format!("{field}.type"),
+                "is not a known type",
+            ));
+        }
     };
     let options = &definition.options;
     if kind == pb::PropertyType::Enum {
@@ -42,13 +59,23 @@ pub fn check_definition(definition: &pb::PropertyDefinition) -> Result<(), ApiEr
         }
         let mut seen = std::collections::HashSet::new();
         for (i, option) in options.iter().enumerate() {
-            kit::validate::required(option, &format!("{field}.options[{i}]"), kit::validate::MAX_NAME_LEN)?;
+            kit::validate::required(
+                option,
+                &format!("{field}.options[{i}]"),
+                kit::validate::MAX_NAME_LEN,
+            )?;
             if !seen.insert(option) {
-                return Err(ApiError::invalid(format!("{field}.options[{i}]"), "is repeated"));
+                return Err(ApiError::invalid(
+                    format!("{field}.options[{i}]"),
+                    "is repeated",
+                ));
             }
         }
     } else if !options.is_empty() {
-        return Err(ApiError::invalid(format!("{field}.options"), "only enum properties have options"));
+        return Err(ApiError::invalid(
+            format!("{field}.options"),
+            "only enum properties have options",
+        ));
     }
     Ok(())
 }
@@ -75,9 +102,12 @@ impl App {
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }
-        let exists = property_definition::Entity::find_by_id((account_id.to_owned(), definition.name.clone()))
-            .one(&txn)
-            .await?;
+        let exists = property_definition::Entity::find_by_id((
+            account_id.to_owned(),
+            definition.name.clone(),
+        ))
+        .one(&txn)
+        .await?;
         if exists.is_some() {
             return Err(ApiError::AlreadyExists {
                 reason: "PROPERTY_EXISTS",
@@ -95,7 +125,9 @@ impl App {
             definition: answer.encode_to_vec(),
             created_at: kit::time::now_micros(),
         };
-        let inserted = property_definition::Entity::insert(row.into_active_model()).exec(&txn).await;
+        let inserted = property_definition::Entity::insert(row.into_active_model())
+            .exec(&txn)
+            .await;
         match inserted {
             Err(err) if kit::db::is_unique_violation(&err) => {
                 return Err(ApiError::AlreadyExists {
@@ -118,7 +150,8 @@ impl App {
         page_size: u64,
         after: Option<paging::Cursor>,
     ) -> Result<pb::ListPropertyDefinitionsResponse, ApiError> {
-        let mut query = property_definition::Entity::find().filter(property_definition::Column::AccountId.eq(account_id));
+        let mut query = property_definition::Entity::find()
+            .filter(property_definition::Column::AccountId.eq(account_id));
         if let Some(cursor) = &after {
             query = query.filter(property_definition::Column::Name.gt(cursor.id.clone()));
         }
@@ -161,19 +194,20 @@ impl App {
         if values.is_empty() {
             return Ok(values);
         }
-        let definitions: BTreeMap<String, pb::PropertyDefinition> = property_definition::Entity::find()
-            .filter(property_definition::Column::AccountId.eq(account_id))
-            .filter(property_definition::Column::Name.is_in(values.keys().cloned()))
-            .all(conn)
-            .await?
-            .iter()
-            .map(|row| decode_definition(row).map(|d| (d.name.clone(), d)))
-            .collect::<Result<_, _>>()?;
+        let definitions: BTreeMap<String, pb::PropertyDefinition> =
+            property_definition::Entity::find()
+                .filter(property_definition::Column::AccountId.eq(account_id))
+                .filter(property_definition::Column::Name.is_in(values.keys().cloned()))
+                .all(conn)
+                .await?
+                .iter()
+                .map(|row| decode_definition(row).map(|d| (d.name.clone(), d)))
+                .collect::<Result<_, _>>()?;
         for (name, value) in &values {
             let field = format!("ticket.properties[{name}]");
-            let definition = definitions
-                .get(name)
-                .ok_or_else(|| ApiError::invalid(&field, format!("no custom property named {name:?}")))?;
+            let definition = definitions.get(name).ok_or_else(|| {
+                ApiError::invalid(&field, format!("no custom property named {name:?}"))
+            })?;
             let kind = convert::property_kind(definition)
                 .ok_or_else(|| ApiError::internal(format!("property {name} has no type")))?;
             let value = convert::property_value(value, &field)?;

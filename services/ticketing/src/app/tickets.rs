@@ -38,21 +38,27 @@ pub(crate) fn rule_error(err: RuleError) -> ApiError {
             message: format!("conversation {conversation_id} already has ticket {ticket_id}"),
             existing_id: ticket_id,
         },
-        RuleError::ConversationTrashed(id) => {
-            ApiError::precondition("CONVERSATION_TRASHED", format!("conversation {id} is in trash"))
-        }
+        RuleError::ConversationTrashed(id) => ApiError::precondition(
+            "CONVERSATION_TRASHED",
+            format!("conversation {id} is in trash"),
+        ),
         RuleError::ManagedInHelpDesk => ApiError::precondition(
             "TICKETS_MANAGED_IN_HELP_DESK",
             "tickets of this account are managed in the help desk, not in the inbox",
         ),
-        RuleError::TicketTrashed(id) => {
-            ApiError::precondition("TICKET_TRASHED", format!("ticket {id} is in trash and read-only"))
-        }
+        RuleError::TicketTrashed(id) => ApiError::precondition(
+            "TICKET_TRASHED",
+            format!("ticket {id} is in trash and read-only"),
+        ),
     }
 }
 
 /// The facts row for a conversation snapshot at the inbox's `version`.
-pub(crate) fn facts_row(account_id: &str, facts: &ConversationFacts, version: i64) -> ticket_conversation::Model {
+pub(crate) fn facts_row(
+    account_id: &str,
+    facts: &ConversationFacts,
+    version: i64,
+) -> ticket_conversation::Model {
     ticket_conversation::Model {
         conversation_id: facts.id.clone(),
         account_id: account_id.to_owned(),
@@ -67,7 +73,10 @@ pub(crate) fn facts_row(account_id: &str, facts: &ConversationFacts, version: i6
 }
 
 /// The snapshot's facts, or newer ones ticketing already holds.
-pub(crate) fn merged_facts(snapshot: &ConversationFacts, held: &ticket_conversation::Model) -> ConversationFacts {
+pub(crate) fn merged_facts(
+    snapshot: &ConversationFacts,
+    held: &ticket_conversation::Model,
+) -> ConversationFacts {
     ConversationFacts {
         owner_id: held.owner_id.clone(),
         open: held.open,
@@ -113,13 +122,18 @@ impl App {
         key: Option<Key>,
     ) -> Result<pb::Ticket, ApiError> {
         let account_id = caller.account()?.to_owned();
-        match self.try_create_ticket(caller, &account_id, input, key.as_ref()).await {
+        match self
+            .try_create_ticket(caller, &account_id, input, key.as_ref())
+            .await
+        {
             Ok(ticket) => Ok(ticket),
             // A concurrent retry with the same request id committed first.
-            Err(err) if err.is_unique_violation() => match kit::idempotency::replay(key.as_ref(), &self.db).await? {
-                Some(answer) => Ok(answer),
-                None => Err(err.into()),
-            },
+            Err(err) if err.is_unique_violation() => {
+                match kit::idempotency::replay(key.as_ref(), &self.db).await? {
+                    Some(answer) => Ok(answer),
+                    None => Err(err.into()),
+                }
+            }
             Err(err) => Err(err.into()),
         }
     }
@@ -140,23 +154,36 @@ impl App {
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
         let (conversation, existing) = match &input.conversation {
             Some((snapshot, version)) => {
-                let held = queries::record_facts(&txn, facts_row(account_id, snapshot, *version)).await?;
+                let held =
+                    queries::record_facts(&txn, facts_row(account_id, snapshot, *version)).await?;
                 (Some(merged_facts(snapshot, &held)), held.ticket_id)
             }
             None => (None, None),
         };
         let (pipeline_id, stage) = self
-            .resolve_stage(&txn, account_id, input.pipeline_id.as_deref(), input.stage_id.as_deref())
+            .resolve_stage(
+                &txn,
+                account_id,
+                input.pipeline_id.as_deref(),
+                input.stage_id.as_deref(),
+            )
             .await?;
         let request = rules::CreationRequest {
             name: input.name,
             owner_id: input.owner_id,
             starts_closed: stage.is_closed,
         };
-        let plan = rules::plan_creation(&request, conversation.as_ref(), existing.as_deref(), account.help_desk)
-            .map_err(rule_error)?;
+        let plan = rules::plan_creation(
+            &request,
+            conversation.as_ref(),
+            existing.as_deref(),
+            account.help_desk,
+        )
+        .map_err(rule_error)?;
         let name = kit::validate::required(&plan.name, "ticket.name", kit::validate::MAX_NAME_LEN)?;
-        let properties = self.checked_properties(&txn, account_id, input.properties).await?;
+        let properties = self
+            .checked_properties(&txn, account_id, input.properties)
+            .await?;
 
         let now = kit::time::now_micros();
         let row = ticket::Model {
@@ -198,7 +225,8 @@ impl App {
         let answer = convert::ticket_to_proto(&row, &stage, &links);
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
         let mut batch = EventBatch::new(account_id, actor(caller), "CreateTicket", request_id);
-        let created = batch.ticket_changed(pb::TicketChangeKind::Created, &answer, Vec::new(), "R1");
+        let created =
+            batch.ticket_changed(pb::TicketChangeKind::Created, &answer, Vec::new(), "R1");
         push_directives(&mut batch, &plan.directives, &row.id, "", created);
         kit::idempotency::record(key, &txn, &answer).await?;
         self.commit(txn, batch).await?;
@@ -218,7 +246,12 @@ impl App {
         if let Some(stage_id) = stage_id {
             let stage = queries::find_stage(conn, account_id, stage_id)
                 .await?
-                .ok_or_else(|| ApiError::invalid("ticket.stage_id", format!("no stage {stage_id} in this account")))?;
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "ticket.stage_id",
+                        format!("no stage {stage_id} in this account"),
+                    )
+                })?;
             if let Some(pipeline_id) = pipeline_id
                 && pipeline_id != stage.pipeline_id
             {
@@ -232,10 +265,17 @@ impl App {
         let pipeline = match pipeline_id {
             Some(id) => queries::find_pipeline(conn, account_id, id)
                 .await?
-                .ok_or_else(|| ApiError::invalid("ticket.pipeline_id", format!("no pipeline {id} in this account")))?,
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "ticket.pipeline_id",
+                        format!("no pipeline {id} in this account"),
+                    )
+                })?,
             None => queries::default_pipeline(conn, account_id)
                 .await?
-                .ok_or_else(|| ApiError::internal(format!("account {account_id} has no default pipeline")))?,
+                .ok_or_else(|| {
+                    ApiError::internal(format!("account {account_id} has no default pipeline"))
+                })?,
         };
         let first = queries::stages_of(conn, std::slice::from_ref(&pipeline.id))
             .await?
@@ -253,16 +293,26 @@ impl App {
     }
 
     /// The API's view of a stored ticket.
-    pub(crate) async fn view(&self, conn: &impl ConnectionTrait, row: &ticket::Model) -> Result<pb::Ticket, ApiError> {
+    pub(crate) async fn view(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: &ticket::Model,
+    ) -> Result<pb::Ticket, ApiError> {
         let stage = self.stage_of(conn, row).await?;
         let links = queries::links_of(conn, &row.id).await?;
         Ok(convert::ticket_to_proto(row, &stage, &links))
     }
 
-    pub(crate) async fn stage_of(&self, conn: &impl ConnectionTrait, row: &ticket::Model) -> Result<stage::Model, ApiError> {
+    pub(crate) async fn stage_of(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: &ticket::Model,
+    ) -> Result<stage::Model, ApiError> {
         queries::find_stage(conn, &row.account_id, &row.stage_id)
             .await?
-            .ok_or_else(|| ApiError::internal(format!("ticket {} has no stage {}", row.id, row.stage_id)))
+            .ok_or_else(|| {
+                ApiError::internal(format!("ticket {} has no stage {}", row.id, row.stage_id))
+            })
     }
 
     pub async fn list_tickets(
@@ -272,7 +322,9 @@ impl App {
         page_size: u64,
         after: Option<paging::Cursor>,
     ) -> Result<pb::ListTicketsResponse, ApiError> {
-        let mut rows = queries::list_tickets(&self.db, account_id, filter, after.as_ref(), page_size + 1).await?;
+        let mut rows =
+            queries::list_tickets(&self.db, account_id, filter, after.as_ref(), page_size + 1)
+                .await?;
         let mut next_page_token = String::new();
         if rows.len() as u64 > page_size {
             rows.truncate(page_size as usize);

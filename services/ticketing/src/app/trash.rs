@@ -26,7 +26,8 @@ impl App {
         txn: &DatabaseTransaction,
         batch: &mut EventBatch,
         current: &ticket::Model,
-    ) -> Result<Option<(pb::Ticket, pb::TrashCascade, Vec<pb::ConversationDirective>)>, TxError> {
+    ) -> Result<Option<(pb::Ticket, pb::TrashCascade, Vec<pb::ConversationDirective>)>, TxError>
+    {
         let now = kit::time::now_micros();
         let retention = i64::try_from(self.config.trash_retention.as_micros()).unwrap_or(i64::MAX);
         let cascade_id = kit::new_id();
@@ -45,7 +46,8 @@ impl App {
         queries::set_trashed(txn, &members, Some(&cascade_id)).await?;
         let links = queries::links_of(txn, &current.id).await?;
         let answer = convert::ticket_to_proto(&next, &self.stage_of(txn, &next).await?, &links);
-        let trashed = batch.ticket_changed(pb::TicketChangeKind::Trashed, &answer, Vec::new(), "R8");
+        let trashed =
+            batch.ticket_changed(pb::TicketChangeKind::Trashed, &answer, Vec::new(), "R8");
         let sent = push_directives(batch, &directives, &next.id, &cascade_id, trashed);
         let cascade = pb::TrashCascade {
             id: cascade_id,
@@ -64,7 +66,8 @@ impl App {
         txn: &DatabaseTransaction,
         batch: &mut EventBatch,
         current: &ticket::Model,
-    ) -> Result<Option<(pb::Ticket, pb::TrashCascade, Vec<pb::ConversationDirective>)>, TxError> {
+    ) -> Result<Option<(pb::Ticket, pb::TrashCascade, Vec<pb::ConversationDirective>)>, TxError>
+    {
         let cascade_id = current.cascade_id.clone().unwrap_or_default();
         let mut next = current.clone();
         next.deleted_at = None;
@@ -84,7 +87,8 @@ impl App {
         queries::set_trashed(txn, &members, None).await?;
         let links = queries::links_of(txn, &current.id).await?;
         let answer = convert::ticket_to_proto(&next, &self.stage_of(txn, &next).await?, &links);
-        let restored = batch.ticket_changed(pb::TicketChangeKind::Restored, &answer, Vec::new(), "R9");
+        let restored =
+            batch.ticket_changed(pb::TicketChangeKind::Restored, &answer, Vec::new(), "R9");
         let directives = rules::restore_directives(&members);
         let sent = push_directives(batch, &directives, &next.id, &cascade_id, restored);
         let cascade = pb::TrashCascade {
@@ -117,7 +121,10 @@ impl App {
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(ApiError::stale_etag("ticket", id));
         }
-        let request_id = key.as_ref().map(|k| k.request_id.as_str()).unwrap_or_default();
+        let request_id = key
+            .as_ref()
+            .map(|k| k.request_id.as_str())
+            .unwrap_or_default();
         let mut batch = EventBatch::new(account_id, actor(caller), "DeleteTicket", request_id);
         let (ticket, cascade, _) = self
             .trash_in(&txn, &mut batch, &current)
@@ -151,7 +158,10 @@ impl App {
                 format!("ticket {id} is not in trash"),
             ));
         }
-        let request_id = key.as_ref().map(|k| k.request_id.as_str()).unwrap_or_default();
+        let request_id = key
+            .as_ref()
+            .map(|k| k.request_id.as_str())
+            .unwrap_or_default();
         let mut batch = EventBatch::new(account_id, actor(caller), "UndeleteTicket", request_id);
         let (ticket, cascade, _) = self
             .restore_in(&txn, &mut batch, &current)
@@ -203,24 +213,34 @@ impl App {
                 continue;
             }
             let links = queries::links_of(&txn, &current.id).await?;
-            let answer = convert::ticket_to_proto(&current, &self.stage_of(&txn, &current).await?, &links);
+            let answer =
+                convert::ticket_to_proto(&current, &self.stage_of(&txn, &current).await?, &links);
             let system = pb::Actor {
                 kind: pb::ActorKind::System as i32,
                 id: "purge".into(),
             };
             let mut batch = EventBatch::new(&current.account_id, system, "Purge", "");
-            let purged_event = batch.ticket_changed(pb::TicketChangeKind::Purged, &answer, Vec::new(), "R9");
+            let purged_event =
+                batch.ticket_changed(pb::TicketChangeKind::Purged, &answer, Vec::new(), "R9");
             let directives: Vec<Directive> = links
                 .iter()
                 .map(|l| Directive::new(&l.conversation_id, DirectiveAction::Purge, "R9"))
                 .collect();
             let cascade_id = current.cascade_id.clone().unwrap_or_default();
-            push_directives(&mut batch, &directives, &current.id, &cascade_id, purged_event);
+            push_directives(
+                &mut batch,
+                &directives,
+                &current.id,
+                &cascade_id,
+                purged_event,
+            );
             ticket_conversation::Entity::delete_many()
                 .filter(ticket_conversation::Column::TicketId.eq(&current.id))
                 .exec(&txn)
                 .await?;
-            ticket::Entity::delete_by_id(current.id.clone()).exec(&txn).await?;
+            ticket::Entity::delete_by_id(current.id.clone())
+                .exec(&txn)
+                .await?;
             self.commit(txn, batch).await?;
             purged += 1;
         }

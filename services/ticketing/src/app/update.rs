@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller};
 use proto::ticketing::v1 as pb;
 
-use super::{App, actor, tickets::{linked, push_directives, rule_error}};
+use super::{
+    App, actor,
+    tickets::{linked, push_directives, rule_error},
+};
 use crate::{
     convert,
     domain::{Surface, rules, rules::RuleError},
@@ -57,10 +60,18 @@ pub struct TicketUpdate {
 }
 
 impl App {
-    pub async fn update_ticket(&self, caller: &Caller, update: TicketUpdate, key: Option<Key>) -> Result<pb::Ticket, ApiError> {
+    pub async fn update_ticket(
+        &self,
+        caller: &Caller,
+        update: TicketUpdate,
+        key: Option<Key>,
+    ) -> Result<pb::Ticket, ApiError> {
         let account_id = caller.account()?.to_owned();
         for _ in 0..UPDATE_ATTEMPTS {
-            match self.try_update_ticket(caller, &account_id, &update, key.as_ref()).await {
+            match self
+                .try_update_ticket(caller, &account_id, &update, key.as_ref())
+                .await
+            {
                 Ok(Some(ticket)) => return Ok(ticket),
                 // Lost a race with another writer and no etag pins the
                 // version the caller saw: apply the change to the new state.
@@ -115,16 +126,25 @@ impl App {
         for field in &update.fields {
             match field {
                 TicketField::Name => {
-                    next.name = kit::validate::required(&update.name, "ticket.name", kit::validate::MAX_NAME_LEN)?;
+                    next.name = kit::validate::required(
+                        &update.name,
+                        "ticket.name",
+                        kit::validate::MAX_NAME_LEN,
+                    )?;
                 }
                 TicketField::Description => next.description = update.description.clone(),
                 TicketField::Priority => next.priority = update.priority,
                 // R4: a ticket's owner changes no conversation.
                 TicketField::Owner => next.owner_id = update.owner_id.clone(),
                 TicketField::Stage => {
-                    new_stage = queries::find_stage(&txn, account_id, &update.stage_id).await?.ok_or_else(|| {
-                        ApiError::invalid("ticket.stage_id", format!("no stage {} in this account", update.stage_id))
-                    })?;
+                    new_stage = queries::find_stage(&txn, account_id, &update.stage_id)
+                        .await?
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "ticket.stage_id",
+                                format!("no stage {} in this account", update.stage_id),
+                            )
+                        })?;
                     next.pipeline_id = new_stage.pipeline_id.clone();
                     next.stage_id = new_stage.id.clone();
                 }
@@ -139,7 +159,9 @@ impl App {
                 },
             }
         }
-        let properties = self.checked_properties(&txn, account_id, properties).await?;
+        let properties = self
+            .checked_properties(&txn, account_id, properties)
+            .await?;
         next.properties = convert::encode_properties(&properties);
         let changed: Vec<String> = update
             .fields
@@ -170,7 +192,11 @@ impl App {
             return Ok(None);
         }
 
-        let directives = rules::stage_change_directives(old_stage.is_closed, new_stage.is_closed, &linked(&links));
+        let directives = rules::stage_change_directives(
+            old_stage.is_closed,
+            new_stage.is_closed,
+            &linked(&links),
+        );
         let answer = convert::ticket_to_proto(&next, &new_stage, &links);
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
         let mut batch = EventBatch::new(account_id, actor(caller), "UpdateTicket", request_id);
@@ -182,7 +208,11 @@ impl App {
     }
 }
 
-fn differs(field: &TicketField, before: &crate::store::ticket::Model, after: &crate::store::ticket::Model) -> bool {
+fn differs(
+    field: &TicketField,
+    before: &crate::store::ticket::Model,
+    after: &crate::store::ticket::Model,
+) -> bool {
     match field {
         TicketField::Name => before.name != after.name,
         TicketField::Description => before.description != after.description,

@@ -51,18 +51,23 @@ pub fn is_valid_name(name: &str) -> bool {
 /// Why a value does not fit its definition; `None` when it does.
 pub fn check_value(kind: &PropertyKind, value: &PropertyValue) -> Option<String> {
     match (kind, value) {
-        (PropertyKind::String, PropertyValue::String(s)) if s.chars().count() > MAX_STRING_VALUE => {
+        (PropertyKind::String, PropertyValue::String(s))
+            if s.chars().count() > MAX_STRING_VALUE =>
+        {
             Some(format!("must be at most {MAX_STRING_VALUE} characters"))
         }
-        (PropertyKind::String, PropertyValue::String(_)) | (PropertyKind::Bool, PropertyValue::Bool(_)) => None,
-        (PropertyKind::Number, PropertyValue::Number(n)) if !n.is_finite() => Some("must be a finite number".into()),
-        (PropertyKind::Number, PropertyValue::Number(_)) => None,
-        (PropertyKind::Date, PropertyValue::Date(d)) => {
-            kit::time::parse_date(d).is_none().then(|| "must be a date, YYYY-MM-DD".into())
+        (PropertyKind::String, PropertyValue::String(_))
+        | (PropertyKind::Bool, PropertyValue::Bool(_)) => None,
+        (PropertyKind::Number, PropertyValue::Number(n)) if !n.is_finite() => {
+            Some("must be a finite number".into())
         }
-        (PropertyKind::Enum(options), PropertyValue::Enum(v)) => (!options.contains(v)).then(|| {
-            format!("must be one of {}", options.join(", "))
-        }),
+        (PropertyKind::Number, PropertyValue::Number(_)) => None,
+        (PropertyKind::Date, PropertyValue::Date(d)) => kit::time::parse_date(d)
+            .is_none()
+            .then(|| "must be a date, YYYY-MM-DD".into()),
+        (PropertyKind::Enum(options), PropertyValue::Enum(v)) => {
+            (!options.contains(v)).then(|| format!("must be one of {}", options.join(", ")))
+        }
         (kind, _) => Some(format!("must be a {} value", kind_name(kind))),
     }
 }
@@ -83,13 +88,31 @@ mod tests {
 
     #[test]
     fn values_are_checked_against_their_kind() {
-        assert_eq!(check_value(&PropertyKind::Number, &PropertyValue::Number(2.5)), None);
+        assert_eq!(
+            check_value(&PropertyKind::Number, &PropertyValue::Number(2.5)),
+            None
+        );
         assert!(check_value(&PropertyKind::Number, &PropertyValue::Number(f64::NAN)).is_some());
         assert!(check_value(&PropertyKind::Number, &PropertyValue::String("2".into())).is_some());
-        assert_eq!(check_value(&PropertyKind::Date, &PropertyValue::Date("2024-02-29".into())), None);
-        assert!(check_value(&PropertyKind::Date, &PropertyValue::Date("2023-02-29".into())).is_some());
+        assert_eq!(
+            check_value(
+                &PropertyKind::Date,
+                &PropertyValue::Date("2024-02-29".into())
+            ),
+            None
+        );
+        assert!(
+            check_value(
+                &PropertyKind::Date,
+                &PropertyValue::Date("2023-02-29".into())
+            )
+            .is_some()
+        );
         let tiers = PropertyKind::Enum(vec!["gold".into(), "silver".into()]);
-        assert_eq!(check_value(&tiers, &PropertyValue::Enum("gold".into())), None);
+        assert_eq!(
+            check_value(&tiers, &PropertyValue::Enum("gold".into())),
+            None
+        );
         assert!(check_value(&tiers, &PropertyValue::Enum("bronze".into())).is_some());
     }
 

@@ -161,7 +161,11 @@ pub enum Consequence {
 
 /// R4, R7, R8, R9, R13: the consequence of a fact the inbox reports about
 /// `conversation` (the facts after the change), given its ticket.
-pub fn consequence_of_report(change: Reported, conversation: &ConversationFacts, ticket: Option<&TicketFacts>) -> Consequence {
+pub fn consequence_of_report(
+    change: Reported,
+    conversation: &ConversationFacts,
+    ticket: Option<&TicketFacts>,
+) -> Consequence {
     let Some(ticket) = ticket else {
         return Consequence::Nothing;
     };
@@ -352,17 +356,32 @@ mod tests {
         let mut facts = conversation("k1");
         facts.owner_id = Some("u2".into());
         assert_eq!(
-            consequence_of_report(Reported::OwnerChanged, &facts, Some(&ticket(Some("u1"), false))),
+            consequence_of_report(
+                Reported::OwnerChanged,
+                &facts,
+                Some(&ticket(Some("u1"), false))
+            ),
             Consequence::SetTicketOwner(Some("u2".into()))
         );
         facts.owner_id = None;
         assert_eq!(
-            consequence_of_report(Reported::OwnerChanged, &facts, Some(&ticket(Some("u1"), false))),
+            consequence_of_report(
+                Reported::OwnerChanged,
+                &facts,
+                Some(&ticket(Some("u1"), false))
+            ),
             Consequence::SetTicketOwner(None)
         );
-        assert_eq!(consequence_of_report(Reported::OwnerChanged, &facts, None), Consequence::Nothing);
         assert_eq!(
-            consequence_of_report(Reported::OwnerChanged, &facts, Some(&ticket(Some("u1"), true))),
+            consequence_of_report(Reported::OwnerChanged, &facts, None),
+            Consequence::Nothing
+        );
+        assert_eq!(
+            consequence_of_report(
+                Reported::OwnerChanged,
+                &facts,
+                Some(&ticket(Some("u1"), true))
+            ),
             Consequence::Nothing
         );
     }
@@ -370,7 +389,11 @@ mod tests {
     #[test]
     fn r7_r13_closing_reopening_and_mail_stay_local() {
         let facts = conversation("k1");
-        for change in [Reported::Closed, Reported::Reopened, Reported::IncomingMessage] {
+        for change in [
+            Reported::Closed,
+            Reported::Reopened,
+            Reported::IncomingMessage,
+        ] {
             assert_eq!(
                 consequence_of_report(change, &facts, Some(&ticket(None, false))),
                 Consequence::Nothing
@@ -394,7 +417,10 @@ mod tests {
             Consequence::Nothing
         );
         let trash = trash_directives(&[linked("a", false), linked("b", true)]);
-        assert_eq!(trash, vec![Directive::new("a", DirectiveAction::Trash, "R8")]);
+        assert_eq!(
+            trash,
+            vec![Directive::new("a", DirectiveAction::Trash, "R8")]
+        );
         assert_eq!(
             restore_directives(&["a".into(), "b".into()]).len(),
             2,

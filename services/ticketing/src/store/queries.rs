@@ -167,7 +167,8 @@ pub async fn record_facts(
 ) -> Result<ticket_conversation::Model, DbErr> {
     use ticket_conversation::Column as C;
     let id = facts.conversation_id.clone();
-    let newer = Expr::col((ticket_conversation::Entity, C::Version)).lt(Expr::col((Alias::new("excluded"), C::Version)));
+    let newer = Expr::col((ticket_conversation::Entity, C::Version))
+        .lt(Expr::col((Alias::new("excluded"), C::Version)));
     ticket_conversation::Entity::insert(facts.into_active_model())
         .on_conflict(
             OnConflict::column(C::ConversationId)
