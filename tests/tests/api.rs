@@ -371,8 +371,8 @@ async fn bad_input_is_refused_naming_the_field_and_leaves_the_servers_healthy() 
     assert_eq!(status.code(), Code::Unauthenticated);
 
     // RPCs of later milestones say so instead of pretending.
-    let status = inbox
-        .close_conversation(user!(ipb::CloseConversationRequest::default()))
+    let status = ticketing
+        .list_history(user!(tpb::ListHistoryRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);

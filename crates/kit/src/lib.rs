@@ -11,6 +11,7 @@ pub mod paging;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod signal;
 pub mod telemetry;
 pub mod time;
 pub mod validate;

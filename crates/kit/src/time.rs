@@ -87,3 +87,42 @@ mod date_tests {
         assert_eq!(super::parse_date("2024-4"), None);
     }
 }
+
+/// RFC 3339 in UTC with second precision, e.g. `2024-04-01T09:30:00Z`.
+pub fn format_rfc3339(micros: i64) -> String {
+    let seconds = micros.div_euclid(1_000_000);
+    let (days, secs_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Civil date from days since the epoch (inverse of `parse_date`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs_of_day / 3_600,
+        secs_of_day % 3_600 / 60,
+        secs_of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn formats_utc_instants() {
+        assert_eq!(super::format_rfc3339(0), "1970-01-01T00:00:00Z");
+        let cutover = super::parse_date("2024-04-01").unwrap();
+        assert_eq!(
+            super::format_rfc3339(cutover + 34_200_000_000),
+            "2024-04-01T09:30:00Z"
+        );
+        assert_eq!(
+            super::format_rfc3339(super::parse_date("2000-02-29").unwrap()),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+}

@@ -16,6 +16,15 @@ pub struct Config {
     pub ticketing_timeout: Duration,
     /// Longest wait between attempts to reach ticketing's event stream.
     pub max_reconnect_backoff: Duration,
+    /// How often a WatchConversations stream looks for changes made by
+    /// other replicas.
+    pub stream_poll_interval: Duration,
+    /// How often an idle WatchConversations stream hears the head.
+    pub stream_progress_interval: Duration,
+    /// How long a trashed conversation without a ticket stays restorable (R9).
+    pub trash_retention: Duration,
+    /// How often the purge looks for expired trash.
+    pub purge_interval: Duration,
     pub limits: kit::server::Limits,
 }
 
@@ -46,6 +55,26 @@ impl Config {
                 source,
                 "INBOX_MAX_RECONNECT_BACKOFF",
                 Duration::from_secs(10),
+            )?,
+            stream_poll_interval: config::duration_or(
+                source,
+                "INBOX_STREAM_POLL_INTERVAL",
+                Duration::from_secs(1),
+            )?,
+            stream_progress_interval: config::duration_or(
+                source,
+                "INBOX_STREAM_PROGRESS_INTERVAL",
+                Duration::from_secs(5),
+            )?,
+            trash_retention: config::duration_or(
+                source,
+                "TRASH_RETENTION",
+                Duration::from_secs(30 * 86_400),
+            )?,
+            purge_interval: config::duration_or(
+                source,
+                "INBOX_PURGE_INTERVAL",
+                Duration::from_secs(600),
             )?,
             limits: kit::server::Limits {
                 drain_grace: config::duration_or(

@@ -69,8 +69,10 @@ pub async fn run(
         source,
     })?;
     let consumer = tokio::spawn(app::consumer::run(app.clone(), draining.clone()));
-    let service =
-        InboxServiceServer::new(api::Api::new(app)).max_decoding_message_size(4 * 1024 * 1024);
+    let deliverer = tokio::spawn(app::outbox::run(app.clone(), draining.clone()));
+    let purge = tokio::spawn(purge_loop(app.clone(), draining.clone()));
+    let service = InboxServiceServer::new(api::Api::new(app, draining.clone()))
+        .max_decoding_message_size(4 * 1024 * 1024);
     health.serving().await;
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -86,12 +88,34 @@ pub async fn run(
         draining,
     )
     .await;
-    if let Err(err) = consumer.await {
-        tracing::error!(%err, "event consumer panicked");
+    for (task, handle) in [
+        ("event consumer", consumer),
+        ("outbox deliverer", deliverer),
+        ("purge", purge),
+    ] {
+        if let Err(err) = handle.await {
+            tracing::error!(%err, task, "background task panicked");
+        }
     }
     served?;
     tracing::info!("inbox stopped");
     Ok(())
+}
+
+/// R9: removes trashed conversations without a ticket once their retention
+/// is over (ticketing directs the purge of the others).
+async fn purge_loop(app: app::App, mut draining: Draining) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(app.config.purge_interval) => {}
+            _ = draining.wait() => return,
+        }
+        match app.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired trash"),
+            Err(err) => tracing::warn!(%err, "purge failed; retrying next round"),
+        }
+    }
 }
 
 /// How the `inbox` binary plugs into the shared life cycle.

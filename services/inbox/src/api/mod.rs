@@ -3,7 +3,7 @@
 
 mod parse;
 
-use kit::{ApiError, error::unimplemented, idempotency::Key, identity::Caller, paging};
+use kit::{ApiError, idempotency::Key, identity::Caller, paging};
 use proto::{
     inbox::v1::{self as pb, inbox_service_server::InboxService},
     ticketing::v1 as tpb,
@@ -14,11 +14,12 @@ use crate::app::App;
 
 pub struct Api {
     app: App,
+    draining: kit::shutdown::Draining,
 }
 
 impl Api {
-    pub fn new(app: App) -> Self {
-        Self { app }
+    pub fn new(app: App, draining: kit::shutdown::Draining) -> Self {
+        Self { app, draining }
     }
 }
 
@@ -86,7 +87,7 @@ impl InboxService for Api {
         let key = key(account_id, "AddMessage", request_id, &request)?;
         let input = parse::new_message(request)?;
         Ok(Response::new(
-            self.app.add_message(account_id, input, key).await?,
+            self.app.add_message(&caller, input, key).await?,
         ))
     }
 
@@ -108,37 +109,88 @@ impl InboxService for Api {
 
     async fn assign_conversation(
         &self,
-        _: Request<pb::AssignConversationRequest>,
+        request: Request<pb::AssignConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        Err(unimplemented("AssignConversation (R4 owner sync)"))
+        let caller = Caller::from_metadata(request.metadata());
+        let account_id = caller.account()?;
+        let mut request = request.into_inner();
+        let request_id = std::mem::take(&mut request.request_id);
+        let key = key(account_id, "AssignConversation", request_id, &request)?;
+        let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
+        let owner = kit::validate::optional_id(&request.owner_id, "owner_id")?;
+        let etag = kit::validate::parse_etag(&request.etag, "etag")?;
+        Ok(Response::new(
+            self.app
+                .assign_conversation(&caller, &id, owner, etag, key)
+                .await?,
+        ))
     }
 
     async fn close_conversation(
         &self,
-        _: Request<pb::CloseConversationRequest>,
+        request: Request<pb::CloseConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        Err(unimplemented("CloseConversation (R7)"))
+        let caller = Caller::from_metadata(request.metadata());
+        let account_id = caller.account()?;
+        let mut request = request.into_inner();
+        let request_id = std::mem::take(&mut request.request_id);
+        let key = key(account_id, "CloseConversation", request_id, &request)?;
+        let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
+        let etag = kit::validate::parse_etag(&request.etag, "etag")?;
+        Ok(Response::new(
+            self.app
+                .set_conversation_open(&caller, &id, false, etag, key)
+                .await?,
+        ))
     }
 
     async fn reopen_conversation(
         &self,
-        _: Request<pb::ReopenConversationRequest>,
+        request: Request<pb::ReopenConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        Err(unimplemented("ReopenConversation (R7)"))
+        let caller = Caller::from_metadata(request.metadata());
+        let account_id = caller.account()?;
+        let mut request = request.into_inner();
+        let request_id = std::mem::take(&mut request.request_id);
+        let key = key(account_id, "ReopenConversation", request_id, &request)?;
+        let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
+        let etag = kit::validate::parse_etag(&request.etag, "etag")?;
+        Ok(Response::new(
+            self.app
+                .set_conversation_open(&caller, &id, true, etag, key)
+                .await?,
+        ))
     }
 
     async fn trash_conversation(
         &self,
-        _: Request<pb::TrashConversationRequest>,
+        request: Request<pb::TrashConversationRequest>,
     ) -> Reply<pb::TrashConversationResponse> {
-        Err(unimplemented("TrashConversation (R8)"))
+        let caller = Caller::from_metadata(request.metadata());
+        let account_id = caller.account()?;
+        let mut request = request.into_inner();
+        let request_id = std::mem::take(&mut request.request_id);
+        let key = key(account_id, "TrashConversation", request_id, &request)?;
+        let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
+        let etag = kit::validate::parse_etag(&request.etag, "etag")?;
+        Ok(Response::new(
+            self.app.trash_conversation(&caller, &id, etag, key).await?,
+        ))
     }
 
     async fn restore_conversation(
         &self,
-        _: Request<pb::RestoreConversationRequest>,
+        request: Request<pb::RestoreConversationRequest>,
     ) -> Reply<pb::RestoreConversationResponse> {
-        Err(unimplemented("RestoreConversation (R9)"))
+        let caller = Caller::from_metadata(request.metadata());
+        let account_id = caller.account()?;
+        let mut request = request.into_inner();
+        let request_id = std::mem::take(&mut request.request_id);
+        let key = key(account_id, "RestoreConversation", request_id, &request)?;
+        let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
+        Ok(Response::new(
+            self.app.restore_conversation(&caller, &id, key).await?,
+        ))
     }
 
     async fn create_ticket_for_conversation(
@@ -146,20 +198,27 @@ impl InboxService for Api {
         request: Request<pb::CreateTicketForConversationRequest>,
     ) -> Reply<pb::CreateTicketForConversationResponse> {
         let caller = Caller::from_metadata(request.metadata());
-        caller.account()?;
-        let request = request.into_inner();
-        if !request.request_id.is_empty() {
-            kit::idempotency::validate_request_id(&request.request_id)?;
-        }
+        let account_id = caller.account()?;
+        let mut request = request.into_inner();
+        // The client's id goes on to ticketing too, so a retry after the
+        // inbox lost the answer still creates one ticket.
+        let request_id = request.request_id.clone();
+        let key = key(
+            account_id,
+            "CreateTicketForConversation",
+            std::mem::take(&mut request.request_id),
+            &request,
+        )?;
         let conversation_id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let overrides = request.ticket.unwrap_or_default();
         Ok(Response::new(
             self.app
                 .create_ticket_for_conversation(
                     &caller,
-                    request.request_id,
+                    request_id,
                     &conversation_id,
                     overrides,
+                    key,
                 )
                 .await?,
         ))
@@ -167,47 +226,93 @@ impl InboxService for Api {
 
     async fn update_conversation_ticket(
         &self,
-        _: Request<pb::UpdateConversationTicketRequest>,
+        request: Request<pb::UpdateConversationTicketRequest>,
     ) -> Reply<tpb::Ticket> {
-        Err(unimplemented("UpdateConversationTicket (R10)"))
+        let caller = Caller::from_metadata(request.metadata());
+        let request = request.into_inner();
+        if !request.request_id.is_empty() {
+            kit::idempotency::validate_request_id(&request.request_id)?;
+        }
+        Ok(Response::new(
+            self.app
+                .update_conversation_ticket(&caller, request)
+                .await?,
+        ))
     }
 
     async fn add_conversation_to_ticket(
         &self,
-        _: Request<pb::AddConversationToTicketRequest>,
+        request: Request<pb::AddConversationToTicketRequest>,
     ) -> Reply<pb::AddConversationToTicketResponse> {
-        Err(unimplemented("AddConversationToTicket (R3)"))
+        let caller = Caller::from_metadata(request.metadata());
+        caller.account()?;
+        let request = request.into_inner();
+        if !request.request_id.is_empty() {
+            kit::idempotency::validate_request_id(&request.request_id)?;
+        }
+        let conversation_id = kit::validate::id(&request.conversation_id, "conversation_id")?;
+        let ticket_id = kit::validate::id(&request.ticket_id, "ticket_id")?;
+        Ok(Response::new(
+            self.app
+                .add_conversation_to_ticket(
+                    &caller,
+                    request.request_id,
+                    &conversation_id,
+                    &ticket_id,
+                )
+                .await?,
+        ))
     }
 
     async fn get_conversation_context(
         &self,
-        _: Request<pb::GetConversationContextRequest>,
+        request: Request<pb::GetConversationContextRequest>,
     ) -> Reply<pb::ConversationContext> {
-        Err(unimplemented("GetConversationContext (R12)"))
+        let caller = Caller::from_metadata(request.metadata());
+        Ok(Response::new(
+            self.app
+                .conversation_context(&caller, request.get_ref())
+                .await?,
+        ))
     }
 
     async fn get_displayed_properties(
         &self,
-        _: Request<pb::GetDisplayedPropertiesRequest>,
+        request: Request<pb::GetDisplayedPropertiesRequest>,
     ) -> Reply<pb::DisplayedProperties> {
-        Err(unimplemented("GetDisplayedProperties (R11)"))
+        let caller = Caller::from_metadata(request.metadata());
+        Ok(Response::new(
+            self.app.get_displayed_properties(&caller).await?,
+        ))
     }
 
     async fn set_displayed_properties(
         &self,
-        _: Request<pb::SetDisplayedPropertiesRequest>,
+        request: Request<pb::SetDisplayedPropertiesRequest>,
     ) -> Reply<pb::DisplayedProperties> {
-        Err(unimplemented("SetDisplayedProperties (R11)"))
+        let caller = Caller::from_metadata(request.metadata());
+        let request = request.into_inner();
+        if !request.request_id.is_empty() {
+            kit::idempotency::validate_request_id(&request.request_id)?;
+        }
+        Ok(Response::new(
+            self.app
+                .set_displayed_properties(&caller, request.property_names)
+                .await?,
+        ))
     }
 
-    type WatchConversationsStream = std::pin::Pin<
-        Box<dyn tokio_stream::Stream<Item = Result<pb::WatchConversationsResponse, Status>> + Send>,
-    >;
+    type WatchConversationsStream = crate::app::watch::ChangeStream;
 
     async fn watch_conversations(
         &self,
-        _: Request<pb::WatchConversationsRequest>,
+        request: Request<pb::WatchConversationsRequest>,
     ) -> Reply<Self::WatchConversationsStream> {
-        Err(unimplemented("WatchConversations"))
+        let caller = Caller::from_metadata(request.metadata());
+        let after = request.get_ref().after_sequence;
+        let stream =
+            crate::app::watch::watch(self.app.clone(), &caller, after, self.draining.clone())
+                .await?;
+        Ok(Response::new(stream))
     }
 }

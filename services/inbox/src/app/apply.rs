@@ -10,7 +10,9 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, SimpleExpr},
 };
 
-use crate::store::{conversation, queries, ticket_view};
+use crate::store::{changes, conversation, message, queries, ticket_view};
+
+use proto::inbox::v1::ConversationChangeKind as Kind;
 
 const OPEN: i32 = proto::inbox::v1::ConversationStatus::Open as i32;
 const CLOSED: i32 = proto::inbox::v1::ConversationStatus::Closed as i32;
@@ -54,57 +56,50 @@ pub async fn directive(
             link(conn, account_id, id, &directive.ticket_id).await
         }
         Ok(tpb::DirectiveAction::Close) => {
+            let sets = vec![(C::Status, CLOSED.into())];
             change(
                 conn,
                 account_id,
                 id,
                 C::Status.eq(OPEN),
-                vec![(C::Status, CLOSED.into())],
+                sets,
+                Kind::Updated,
             )
             .await
         }
         Ok(tpb::DirectiveAction::Reopen) => {
             let live_and_closed = C::Status.eq(CLOSED).and(C::DeletedAt.is_null());
-            change(
-                conn,
-                account_id,
-                id,
-                live_and_closed,
-                vec![(C::Status, OPEN.into())],
-            )
-            .await
+            let sets = vec![(C::Status, OPEN.into())];
+            change(conn, account_id, id, live_and_closed, sets, Kind::Updated).await
         }
         Ok(tpb::DirectiveAction::MoveToHelpDesk) => move_to_help_desk(conn, account_id, id).await,
         Ok(tpb::DirectiveAction::Trash) => {
             let now = kit::time::now_micros();
+            let sets = vec![(C::DeletedAt, now.into())];
             change(
                 conn,
                 account_id,
                 id,
                 C::DeletedAt.is_null(),
-                vec![(C::DeletedAt, now.into())],
+                sets,
+                Kind::Trashed,
             )
             .await
         }
         Ok(tpb::DirectiveAction::Restore) => {
             let none: Option<i64> = None;
+            let sets = vec![(C::DeletedAt, none.into())];
             change(
                 conn,
                 account_id,
                 id,
                 C::DeletedAt.is_not_null(),
-                vec![(C::DeletedAt, none.into())],
+                sets,
+                Kind::Restored,
             )
             .await
         }
-        Ok(tpb::DirectiveAction::Purge) => {
-            let result = conversation::Entity::delete_many()
-                .filter(C::Id.eq(id))
-                .filter(C::AccountId.eq(account_id))
-                .exec(conn)
-                .await?;
-            Ok(result.rows_affected > 0)
-        }
+        Ok(tpb::DirectiveAction::Purge) => purge(conn, account_id, id).await,
         Ok(tpb::DirectiveAction::Unspecified) | Err(_) => {
             tracing::warn!(
                 action = directive.action,
@@ -124,12 +119,14 @@ async fn link(
     ticket_id: &str,
 ) -> Result<bool, DbErr> {
     use conversation::Column as C;
+    let sets = vec![(C::TicketId, Some(ticket_id.to_owned()).into())];
     change(
         conn,
         account_id,
         id,
         C::TicketId.is_null(),
-        vec![(C::TicketId, Some(ticket_id.to_owned()).into())],
+        sets,
+        Kind::Updated,
     )
     .await
 }
@@ -141,23 +138,43 @@ async fn move_to_help_desk(
 ) -> Result<bool, DbErr> {
     use conversation::Column as C;
     let help_desk = tpb::Workspace::HelpDesk as i32;
+    let sets = vec![(C::Workspace, help_desk.into())];
     change(
         conn,
         account_id,
         id,
         C::Workspace.ne(help_desk),
-        vec![(C::Workspace, help_desk.into())],
+        sets,
+        Kind::Updated,
     )
     .await
 }
 
-/// `UPDATE conversations SET <sets>, version = version + 1 WHERE id AND <when>`.
+/// R9: removes a conversation and its messages for good.
+pub async fn purge(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> Result<bool, DbErr> {
+    use conversation::Column as C;
+    message::Entity::delete_many()
+        .filter(message::Column::ConversationId.eq(id))
+        .filter(message::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await?;
+    let result = conversation::Entity::delete_many()
+        .filter(C::Id.eq(id))
+        .filter(C::AccountId.eq(account_id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// `UPDATE conversations SET <sets>, version = version + 1 WHERE id AND
+/// <when>`, and a change-log entry when it changed something.
 async fn change(
     conn: &impl ConnectionTrait,
     account_id: &str,
     id: &str,
     when: SimpleExpr,
     sets: Vec<(conversation::Column, SimpleExpr)>,
+    kind: Kind,
 ) -> Result<bool, DbErr> {
     use conversation::Column as C;
     let mut update = conversation::Entity::update_many()
@@ -172,5 +189,11 @@ async fn change(
         .filter(when)
         .exec(conn)
         .await?;
-    Ok(result.rows_affected > 0)
+    if result.rows_affected == 0 {
+        return Ok(false);
+    }
+    if let Some(row) = queries::find_conversation(conn, account_id, id).await? {
+        changes::append(conn, &row, kind).await?;
+    }
+    Ok(true)
 }

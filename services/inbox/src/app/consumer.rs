@@ -129,6 +129,7 @@ pub async fn apply_event(app: &App, event: &tpb::Event) -> Result<Applied, sea_o
         None => {}
     }
     txn.commit().await?;
+    app.changes.notify();
     Ok(Applied::Applied)
 }
 

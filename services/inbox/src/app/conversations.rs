@@ -1,13 +1,13 @@
 //! Conversations, contacts and messages: the inbox's own data.
 
-use kit::{ApiError, db::TxError, idempotency::Key, paging};
+use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller, paging};
 use proto::inbox::v1 as pb;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
-use super::App;
+use super::{App, mutate};
 use crate::{
     convert,
-    store::{contact, conversation, message, queries},
+    store::{changes, contact, conversation, message, queries},
 };
 
 pub type ConversationFilterInput = queries::ConversationFilter;
@@ -115,7 +115,9 @@ impl App {
         .await?;
         let answer = convert::conversation_to_proto(&row);
         kit::idempotency::record(key, &txn, &answer).await?;
+        changes::append(&txn, &row, pb::ConversationChangeKind::Created).await?;
         txn.commit().await?;
+        self.changes.notify();
         tracing::info!(conversation_id = %row.id, account_id, "conversation created");
         Ok(answer)
     }
@@ -166,10 +168,11 @@ impl App {
     /// conversation (not its ticket). Trashed conversations are read-only (R9).
     pub async fn add_message(
         &self,
-        account_id: &str,
+        caller: &Caller,
         input: NewMessage,
         key: Option<Key>,
     ) -> Result<pb::Message, ApiError> {
+        let account_id = caller.account()?;
         let txn = self.db.begin().await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
@@ -178,10 +181,7 @@ impl App {
             .load_conversation(&txn, account_id, &input.conversation_id)
             .await?;
         if conversation.deleted_at.is_some() {
-            return Err(ApiError::precondition(
-                "CONVERSATION_TRASHED",
-                format!("conversation {} is in trash and read-only", conversation.id),
-            ));
+            return Err(mutate::trashed_error(&conversation.id));
         }
         let now = kit::time::now_micros();
         let row = message::Model {
@@ -194,14 +194,13 @@ impl App {
             created_at: now,
         };
         queries::insert_message(&txn, row.clone()).await?;
+        let mut report = None;
+        let mut after = conversation.clone();
         if input.direction == pb::Direction::Incoming && conversation.status == CLOSED {
-            let mut reopened = conversation.clone();
-            reopened.status = OPEN;
-            reopened.updated_at = now;
-            reopened.version += 1;
-            if !queries::update_conversation_if_version(&txn, &reopened, conversation.version)
-                .await?
-            {
+            after.status = OPEN;
+            after.updated_at = now;
+            after.version += 1;
+            if !queries::update_conversation_if_version(&txn, &after, conversation.version).await? {
                 return Err(ApiError::Aborted {
                     reason: "CONCURRENT_UPDATES",
                     message: format!(
@@ -210,10 +209,20 @@ impl App {
                     ),
                 });
             }
+            let change = proto::ticketing::v1::ConversationChange::IncomingMessage;
+            report = Some(
+                changes::enqueue_report(&txn, &after, change, caller.user_id.as_deref()).await?,
+            );
         }
         let answer = convert::message_to_proto(&row);
         kit::idempotency::record(key.as_ref(), &txn, &answer).await?;
+        changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
         txn.commit().await.map_err(ApiError::from)?;
+        self.changes.notify();
+        if report.is_some() {
+            self.outbox_ready.notify_one();
+            self.deliver_now(report).await;
+        }
         Ok(answer)
     }
 
@@ -234,6 +243,30 @@ impl App {
             messages: rows.iter().map(convert::message_to_proto).collect(),
             next_page_token,
         })
+    }
+}
+
+impl App {
+    /// R9: trashed conversations without a ticket, past their retention.
+    pub async fn purge_expired(&self) -> Result<usize, ApiError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+        let retention = i64::try_from(self.config.trash_retention.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = kit::time::now_micros().saturating_sub(retention);
+        let due = conversation::Entity::find()
+            .filter(conversation::Column::DeletedAt.lte(cutoff))
+            .filter(conversation::Column::TicketId.is_null())
+            .limit(100)
+            .all(&self.db)
+            .await?;
+        let mut purged = 0;
+        for row in due {
+            let txn = self.db.begin().await?;
+            if super::apply::purge(&txn, &row.account_id, &row.id).await? {
+                purged += 1;
+            }
+            txn.commit().await?;
+        }
+        Ok(purged)
     }
 }
 

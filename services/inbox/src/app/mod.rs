@@ -3,8 +3,12 @@
 
 pub mod apply;
 pub mod consumer;
+mod context;
 mod conversations;
+mod mutate;
+pub mod outbox;
 mod tickets;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -25,6 +29,10 @@ pub struct App {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub ticketing: TicketingServiceClient<Channel>,
+    /// Wakes WatchConversations streams after a conversation change commits.
+    pub changes: kit::signal::CommitSignal,
+    /// Wakes the outbox deliverer when a report is queued.
+    pub outbox_ready: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -39,6 +47,8 @@ impl App {
             db,
             config: Arc::new(config),
             ticketing: TicketingServiceClient::new(channel),
+            changes: Default::default(),
+            outbox_ready: Default::default(),
         })
     }
 

@@ -115,3 +115,98 @@ pub mod event_cursor {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Conversation facts waiting to be reported to ticketing, written in the
+/// same transaction as the change they report: they survive ticketing being
+/// down and a crash of the inbox.
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        /// A UUIDv7: rows are delivered in id order, which is creation order.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub account_id: String,
+        /// The user who made the change, passed on to ticketing.
+        pub user_id: Option<String>,
+        /// Idempotency key of the report: redelivery has one effect.
+        pub request_id: String,
+        /// The `ticketing.v1.ConversationChange` number.
+        pub change: i32,
+        /// The encoded `ticketing.v1.ConversationSnapshot` after the change.
+        pub snapshot: Vec<u8>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Every change of a conversation, for WatchConversations; one gap-free
+/// sequence per account, like ticketing's event log.
+pub mod conversation_change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "conversation_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sequence: i64,
+        pub conversation_id: String,
+        pub kind: i32,
+        /// The encoded `inbox.v1.Conversation` after the change.
+        pub snapshot: Vec<u8>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The last change sequence taken in each account (see `conversation_change`).
+pub mod change_head {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_heads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        pub last_sequence: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Each user's choice of ticket properties for the details panel (R11).
+pub mod displayed_properties {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "displayed_properties")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// The encoded `inbox.v1.DisplayedValue` list (names and labels).
+        pub properties: Vec<u8>,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

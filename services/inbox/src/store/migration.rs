@@ -130,11 +130,60 @@ impl MigrationTrait for Initial {
                 .col(big_integer("updated_at"))
                 .to_owned(),
         )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("outbox")
+                .col(string("id").primary_key())
+                .col(string("account_id"))
+                .col(string_null("user_id"))
+                .col(string("request_id"))
+                .col(integer("change"))
+                .col(blob("snapshot"))
+                .col(big_integer("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("conversation_changes")
+                .col(string("account_id"))
+                .col(big_integer("sequence"))
+                .col(string("conversation_id"))
+                .col(integer("kind"))
+                .col(blob("snapshot"))
+                .col(big_integer("created_at"))
+                .primary_key(Index::create().col("account_id").col("sequence"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_heads")
+                .col(string("account_id").primary_key())
+                .col(big_integer("last_sequence"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("displayed_properties")
+                .col(string("account_id"))
+                .col(string("user_id"))
+                .col(blob("properties"))
+                .col(big_integer("updated_at"))
+                .primary_key(Index::create().col("account_id").col("user_id"))
+                .to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            "displayed_properties",
+            "change_heads",
+            "conversation_changes",
+            "outbox",
             "event_cursors",
             "ticket_views",
             "messages",

@@ -1,6 +1,7 @@
 //! Persistence of the inbox: schema, migrations and queries. Every query
 //! takes the account it is scoped to.
 
+pub mod changes;
 pub mod entities;
 pub mod migration;
 pub mod queries;

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use kit::{ApiError, identity::Caller};
 use proto::ticketing::v1 as pb;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use tokio::sync::watch;
 
 use crate::{config::Config, store::events::EventBatch};
 
@@ -25,26 +24,7 @@ pub use properties::check_definition;
 pub use tickets::{NewTicket, TicketFilterInput};
 pub use update::{TicketField, TicketUpdate};
 
-/// Wakes event watchers after a commit. A counter in a watch channel: a
-/// watcher that was busy when it changed still sees the change.
-#[derive(Clone)]
-pub struct EventSignal(Arc<watch::Sender<u64>>);
-
-impl Default for EventSignal {
-    fn default() -> Self {
-        Self(Arc::new(watch::channel(0).0))
-    }
-}
-
-impl EventSignal {
-    pub fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
-    }
-}
+pub use kit::signal::CommitSignal as EventSignal;
 
 #[derive(Clone)]
 pub struct App {

@@ -1,0 +1,175 @@
+//! Delivers the inbox's reports to ticketing (owner changed, closed,
+//! reopened, trashed, restored, incoming mail). A report is queued in the
+//! transaction of the change it reports; it leaves the queue only in the
+//! transaction that applies ticketing's answer, so it is delivered at least
+//! once, and ticketing's request-id idempotency and version check make that
+//! one effect.
+
+use std::time::Duration;
+
+use kit::{identity::Caller, shutdown::Draining};
+use prost::Message;
+use proto::ticketing::v1 as tpb;
+use sea_orm::TransactionTrait;
+
+use super::{App, apply};
+use crate::store::{changes, outbox};
+
+/// How long a call that reports a change waits for ticketing's decision
+/// before answering with what the inbox knows.
+const SYNC_DELIVERY_TIMEOUT: Duration = Duration::from_secs(2);
+const BATCH: u64 = 100;
+
+#[derive(Debug)]
+enum Delivery {
+    /// Ticketing could not be reached: try again later.
+    Retry,
+    /// Ticketing refused it for good, or it was unreadable: dropped.
+    Dropped,
+}
+
+impl App {
+    /// Tries to deliver one report now; returns ticketing's decision if it
+    /// answered in time. On failure the deliverer retries in the background.
+    pub(crate) async fn deliver_now(
+        &self,
+        report: Option<outbox::Model>,
+    ) -> Option<tpb::NotifyConversationChangedResponse> {
+        let report = report?;
+        self.deliver(&report, SYNC_DELIVERY_TIMEOUT).await.ok()
+    }
+
+    async fn deliver(
+        &self,
+        report: &outbox::Model,
+        timeout: Duration,
+    ) -> Result<tpb::NotifyConversationChangedResponse, Delivery> {
+        let snapshot = match tpb::ConversationSnapshot::decode(report.snapshot.as_slice()) {
+            Ok(snapshot) => snapshot,
+            Err(err) => {
+                tracing::error!(report = %report.id, %err, "unreadable report dropped");
+                self.forget(report).await;
+                return Err(Delivery::Dropped);
+            }
+        };
+        let caller = Caller {
+            account_id: Some(report.account_id.clone()),
+            user_id: report.user_id.clone(),
+            service: None,
+        };
+        let mut request = self.to_ticketing(
+            &caller,
+            tpb::NotifyConversationChangedRequest {
+                request_id: report.request_id.clone(),
+                change: report.change,
+                conversation: Some(snapshot),
+            },
+        );
+        request.set_timeout(timeout);
+        match self
+            .ticketing
+            .clone()
+            .notify_conversation_changed(request)
+            .await
+        {
+            Ok(answer) => {
+                let answer = answer.into_inner();
+                if let Err(err) = self.apply_decision(report, &answer).await {
+                    tracing::warn!(report = %report.id, %err, "could not apply ticketing's decision; will retry");
+                    return Err(Delivery::Retry);
+                }
+                Ok(answer)
+            }
+            Err(status) if is_transient(status.code()) => Err(Delivery::Retry),
+            Err(status) => {
+                tracing::error!(
+                    report = %report.id,
+                    code = ?status.code(),
+                    message = status.message(),
+                    "ticketing refused a report; dropped"
+                );
+                self.forget(report).await;
+                Err(Delivery::Dropped)
+            }
+        }
+    }
+
+    /// Applies the decision and removes the report, together.
+    async fn apply_decision(
+        &self,
+        report: &outbox::Model,
+        answer: &tpb::NotifyConversationChangedResponse,
+    ) -> Result<(), sea_orm::DbErr> {
+        let txn = self.db.begin().await?;
+        if let Some(ticket) = &answer.ticket {
+            apply::ticket_snapshot(&txn, ticket).await?;
+        }
+        for directive in &answer.directives {
+            apply::directive(&txn, &report.account_id, directive).await?;
+        }
+        changes::delete_report(&txn, &report.id).await?;
+        txn.commit().await?;
+        self.changes.notify();
+        Ok(())
+    }
+
+    async fn forget(&self, report: &outbox::Model) {
+        if let Err(err) = changes::delete_report(&self.db, &report.id).await {
+            tracing::warn!(report = %report.id, %err, "could not drop a report");
+        }
+    }
+}
+
+fn is_transient(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(
+        code,
+        Unavailable
+            | DeadlineExceeded
+            | Unknown
+            | Aborted
+            | ResourceExhausted
+            | Internal
+            | Cancelled
+    )
+}
+
+/// Delivers queued reports in creation order until draining; pauses while
+/// ticketing is unreachable.
+pub async fn run(app: App, mut draining: Draining) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        if draining.is_draining() {
+            return;
+        }
+        let pending = match changes::pending_reports(&app.db, BATCH).await {
+            Ok(pending) => pending,
+            Err(err) => {
+                tracing::warn!(%err, "cannot read the outbox");
+                Vec::new()
+            }
+        };
+        let mut blocked = false;
+        for report in &pending {
+            if let Err(Delivery::Retry) = app.deliver(report, app.config.ticketing_timeout).await {
+                blocked = true;
+                break;
+            }
+        }
+        let wait = if blocked {
+            pause = (pause * 2).min(app.config.max_reconnect_backoff);
+            pause
+        } else {
+            pause = Duration::from_millis(100);
+            if pending.len() as u64 == BATCH {
+                continue;
+            }
+            Duration::from_secs(1)
+        };
+        tokio::select! {
+            _ = app.outbox_ready.notified(), if !blocked => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = draining.wait() => return,
+        }
+    }
+}
