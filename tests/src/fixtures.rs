@@ -109,3 +109,132 @@ pub fn bad_field(status: &tonic::Status) -> String {
         .map(|v| v.field.clone())
         .unwrap_or_default()
 }
+
+/// A new conversation of `account` from `email`.
+pub async fn conversation(
+    stack: &Stack,
+    account: &str,
+    subject: &str,
+    email: &str,
+) -> ipb::Conversation {
+    stack
+        .inbox()
+        .await
+        .create_conversation(crate::as_user(
+            account,
+            "agent-1",
+            new_conversation(subject, email),
+        ))
+        .await
+        .expect("create conversation")
+        .into_inner()
+}
+
+/// A ticket for the conversation, through the inbox.
+pub async fn ticket_for(stack: &Stack, account: &str, conversation_id: &str) -> tpb::Ticket {
+    stack
+        .inbox()
+        .await
+        .create_ticket_for_conversation(crate::as_user(
+            account,
+            "agent-1",
+            create_ticket_for(conversation_id),
+        ))
+        .await
+        .expect("create ticket")
+        .into_inner()
+        .ticket
+        .expect("ticket")
+}
+
+/// Adds a conversation to a ticket, through the inbox (R3).
+pub async fn add_to_ticket(
+    stack: &Stack,
+    account: &str,
+    conversation_id: &str,
+    ticket_id: &str,
+) -> tpb::Ticket {
+    stack
+        .inbox()
+        .await
+        .add_conversation_to_ticket(crate::as_user(
+            account,
+            "agent-1",
+            ipb::AddConversationToTicketRequest {
+                request_id: String::new(),
+                conversation_id: conversation_id.into(),
+                ticket_id: ticket_id.into(),
+            },
+        ))
+        .await
+        .expect("add conversation to ticket")
+        .into_inner()
+        .ticket
+        .expect("ticket")
+}
+
+pub async fn get_conversation(stack: &Stack, account: &str, id: &str) -> Option<ipb::Conversation> {
+    stack
+        .inbox()
+        .await
+        .get_conversation(crate::as_user(
+            account,
+            "agent-1",
+            ipb::GetConversationRequest { id: id.into() },
+        ))
+        .await
+        .ok()
+        .map(|r| r.into_inner())
+}
+
+pub async fn get_ticket(stack: &Stack, account: &str, id: &str) -> Option<tpb::Ticket> {
+    stack
+        .ticketing()
+        .await
+        .get_ticket(crate::as_user(
+            account,
+            "agent-1",
+            tpb::GetTicketRequest { id: id.into() },
+        ))
+        .await
+        .ok()
+        .map(|r| r.into_inner())
+}
+
+/// Waits until the inbox shows the conversation in a state `check` accepts.
+pub async fn conversation_becomes(
+    stack: &Stack,
+    account: &str,
+    id: &str,
+    what: &str,
+    check: impl Fn(&ipb::Conversation) -> bool,
+) -> ipb::Conversation {
+    crate::eventually(what, || async {
+        get_conversation(stack, account, id)
+            .await
+            .filter(|c| check(c))
+    })
+    .await
+}
+
+/// Waits until ticketing shows the ticket in a state `check` accepts.
+pub async fn ticket_becomes(
+    stack: &Stack,
+    account: &str,
+    id: &str,
+    what: &str,
+    check: impl Fn(&tpb::Ticket) -> bool,
+) -> tpb::Ticket {
+    crate::eventually(what, || async {
+        get_ticket(stack, account, id).await.filter(|t| check(t))
+    })
+    .await
+}
+
+pub fn is_open(c: &ipb::Conversation) -> bool {
+    c.status == ipb::ConversationStatus::Open as i32
+}
+
+pub fn is_closed(c: &ipb::Conversation) -> bool {
+    c.status == ipb::ConversationStatus::Closed as i32
+}

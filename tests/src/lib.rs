@@ -42,12 +42,24 @@ pub struct Stack {
     inbox_db: TestDb,
     ticketing: Option<Running>,
     inbox: Option<Running>,
+    tune_ticketing: fn(&mut ticketing::Config),
 }
+
+fn keep<T>(_: &mut T) {}
 
 impl Stack {
     /// Both services, ticketing first.
     pub async fn start() -> Stack {
-        let mut stack = Self::start_inbox_only().await;
+        Self::start_with(keep, keep).await
+    }
+
+    /// Both services with settings changed from the test defaults.
+    pub async fn start_with(
+        tune_ticketing: fn(&mut ticketing::Config),
+        tune_inbox: fn(&mut inbox::Config),
+    ) -> Stack {
+        let mut stack = Self::start_inbox_with(tune_inbox).await;
+        stack.tune_ticketing = tune_ticketing;
         stack.start_ticketing().await;
         stack
     }
@@ -55,6 +67,10 @@ impl Stack {
     /// The inbox alone, pointed at the address ticketing will have when
     /// [`Stack::start_ticketing`] starts it.
     pub async fn start_inbox_only() -> Stack {
+        Self::start_inbox_with(keep).await
+    }
+
+    async fn start_inbox_with(tune: fn(&mut inbox::Config)) -> Stack {
         init_logs();
         let ticketing_db = TestDb::create("ticketing").await;
         let inbox_db = TestDb::create("inbox").await;
@@ -71,7 +87,10 @@ impl Stack {
         let mut config =
             inbox::Config::for_database(inbox_db.url(), &format!("http://{ticketing_addr}"));
         config.max_reconnect_backoff = Duration::from_millis(300);
+        config.stream_poll_interval = Duration::from_millis(200);
+        config.stream_progress_interval = Duration::from_millis(500);
         config.limits.drain_grace = Duration::from_secs(5);
+        tune(&mut config);
         let shutdown = Shutdown::new();
         let draining = shutdown.draining();
         let task = tokio::spawn(async move {
@@ -86,6 +105,7 @@ impl Stack {
             inbox_db,
             ticketing: None,
             inbox: Some(Running { shutdown, task }),
+            tune_ticketing: keep,
         };
         wait_serving(inbox_addr).await;
         stack
@@ -99,6 +119,7 @@ impl Stack {
         config.stream.poll_interval = Duration::from_millis(200);
         config.stream.progress_interval = Duration::from_millis(500);
         config.limits.drain_grace = Duration::from_secs(5);
+        (self.tune_ticketing)(&mut config);
         let shutdown = Shutdown::new();
         let draining = shutdown.draining();
         let task = tokio::spawn(async move {
