@@ -177,9 +177,10 @@ impl App {
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }
-        let conversation = self
-            .load_conversation(&txn, account_id, &input.conversation_id)
-            .await?;
+        let conversation =
+            queries::find_conversation_for_update(&txn, account_id, &input.conversation_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("conversation", &input.conversation_id))?;
         if conversation.deleted_at.is_some() {
             return Err(mutate::trashed_error(&conversation.id));
         }

@@ -77,7 +77,9 @@ impl App {
         step: &impl Fn(&mut conversation::Model) -> Result<Step, ApiError>,
     ) -> Result<Option<(conversation::Model, Option<outbox::Model>)>, TxError> {
         let txn = self.db.begin().await?;
-        let current = self.load_conversation(&txn, account_id, id).await?;
+        let current = queries::find_conversation_for_update(&txn, account_id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation", id))?;
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(ApiError::stale_etag("conversation", id).into());
         }

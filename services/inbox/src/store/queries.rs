@@ -259,3 +259,18 @@ pub async fn advance_cursor(
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// Reads a conversation and locks it until the transaction ends (PostgreSQL;
+/// SQLite's single connection serialises anyway), so concurrent changes of
+/// one conversation queue instead of failing their version check.
+pub async fn find_conversation_for_update(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<conversation::Model>, DbErr> {
+    conversation::Entity::find_by_id(id.to_owned())
+        .filter(conversation::Column::AccountId.eq(account_id))
+        .lock_exclusive()
+        .one(conn)
+        .await
+}

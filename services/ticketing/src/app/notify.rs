@@ -73,13 +73,18 @@ impl App {
             return Err(ApiError::not_found("conversation", conversation_id).into());
         }
         let stale = before.as_ref().is_some_and(|b| b.version >= report.version);
+        // Lock the ticket before the facts row, in the order every other
+        // writer takes them (ticket, then conversation rows).
+        if let Some(ticket_id) = before.as_ref().and_then(|b| b.ticket_id.as_deref()) {
+            queries::find_ticket_for_update(&txn, account_id, ticket_id).await?;
+        }
         let held = queries::record_facts(
             &txn,
             facts_row(account_id, &report.conversation, report.version),
         )
         .await?;
         let ticket = match &held.ticket_id {
-            Some(id) => queries::find_ticket(&txn, account_id, id).await?,
+            Some(id) => queries::find_ticket_for_update(&txn, account_id, id).await?,
             None => None,
         };
         let facts = merged_facts(&report.conversation, &held);

@@ -187,7 +187,7 @@ impl App {
         let account = queries::find_account(txn, account_id)
             .await?
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
-        let ticket = queries::find_ticket(txn, account_id, id)
+        let ticket = queries::find_ticket_for_update(txn, account_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("ticket", id))?;
         rules::check_management_surface(account.help_desk, surface).map_err(rule_error)?;
@@ -206,7 +206,9 @@ impl App {
         let mut purged = 0;
         for row in due {
             let txn = self.begin().await?;
-            let Some(current) = queries::find_ticket(&txn, &row.account_id, &row.id).await? else {
+            let Some(current) =
+                queries::find_ticket_for_update(&txn, &row.account_id, &row.id).await?
+            else {
                 continue;
             };
             if current.purge_at.is_none_or(|at| at > now) {

@@ -103,7 +103,7 @@ impl App {
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(Some(answer));
         }
-        let current = queries::find_ticket(&txn, account_id, &update.id)
+        let current = queries::find_ticket_for_update(&txn, account_id, &update.id)
             .await?
             .ok_or_else(|| ApiError::not_found("ticket", &update.id))?;
         let account = queries::find_account(&txn, account_id)

@@ -321,3 +321,18 @@ fn after_ascending<K: ColumnTrait, I: ColumnTrait>(key: K, id: I, cursor: &Curso
             .add(id.gt(cursor.id.clone())),
     )
 }
+
+/// Reads a ticket and locks it until the transaction ends (PostgreSQL;
+/// SQLite's single connection serialises anyway), so concurrent changes of
+/// one ticket queue instead of failing their version check.
+pub async fn find_ticket_for_update(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<ticket::Model>, DbErr> {
+    ticket::Entity::find_by_id(id.to_owned())
+        .filter(ticket::Column::AccountId.eq(account_id))
+        .lock_exclusive()
+        .one(conn)
+        .await
+}

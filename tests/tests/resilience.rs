@@ -1,0 +1,335 @@
+//! Reports that outlive ticketing being down, concurrent changes that must
+//! converge, and the conversation change stream.
+
+use std::time::Duration;
+
+use e2e::*;
+use proto::{inbox::v1 as ipb, ticketing::v1 as tpb};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+fn assign(id: &str, owner: &str) -> ipb::AssignConversationRequest {
+    ipb::AssignConversationRequest {
+        conversation_id: id.into(),
+        owner_id: owner.into(),
+        ..Default::default()
+    }
+}
+
+/// The ticket as the inbox's sidebar shows it.
+async fn ticket_in_inbox(
+    stack: &Stack,
+    account: &str,
+    conversation_id: &str,
+) -> Option<tpb::Ticket> {
+    stack
+        .inbox()
+        .await
+        .get_conversation_context(as_user(
+            account,
+            "x",
+            ipb::GetConversationContextRequest {
+                conversation_id: conversation_id.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .ok()?
+        .into_inner()
+        .ticket?
+        .ticket
+}
+
+#[tokio::test]
+async fn reports_made_while_ticketing_is_down_are_delivered_when_it_returns() {
+    let mut stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let mut inbox = stack.inbox().await;
+    let owned = conversation(&stack, &account, "Owned", "down@example.com").await;
+    let owned_ticket = ticket_for(&stack, &account, &owned.id).await;
+    let a = conversation(&stack, &account, "A", "down@example.com").await;
+    let b = conversation(&stack, &account, "B", "down@example.com").await;
+    let shared = ticket_for(&stack, &account, &a.id).await;
+    add_to_ticket(&stack, &account, &b.id, &shared.id).await;
+
+    stack.stop_ticketing().await;
+    inbox
+        .assign_conversation(as_user(&account, "lead", assign(&owned.id, "agent-5")))
+        .await
+        .expect("assign while ticketing is down");
+    let trashed = inbox
+        .trash_conversation(as_user(
+            &account,
+            "lead",
+            ipb::TrashConversationRequest {
+                conversation_id: a.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("trash while ticketing is down")
+        .into_inner();
+    assert!(trashed.cascade_pending, "the cascade waits for ticketing");
+    assert!(trashed.conversation.unwrap().delete_time.is_some());
+    assert!(
+        get_conversation(&stack, &account, &b.id)
+            .await
+            .unwrap()
+            .delete_time
+            .is_none()
+    );
+
+    stack.start_ticketing().await;
+    ticket_becomes(
+        &stack,
+        &account,
+        &owned_ticket.id,
+        "R4 after the outage",
+        |t| t.owner_id == "agent-5",
+    )
+    .await;
+    ticket_becomes(&stack, &account, &shared.id, "R8 after the outage", |t| {
+        t.delete_time.is_some()
+    })
+    .await;
+    conversation_becomes(&stack, &account, &b.id, "B trashed by the cascade", |c| {
+        c.delete_time.is_some()
+    })
+    .await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn r4_twenty_concurrent_owner_changes_leave_the_ticket_with_the_last_owner_in_both_services()
+{
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let inbox = stack.inbox().await;
+    let conversation = conversation(&stack, &account, "Busy", "busy@example.com").await;
+    let ticket = ticket_for(&stack, &account, &conversation.id).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let mut inbox = inbox.clone();
+            let request = as_user(
+                &account,
+                "lead",
+                assign(&conversation.id, &format!("agent-{i}")),
+            );
+            tokio::spawn(async move { inbox.assign_conversation(request).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("assign");
+    }
+    let owner = get_conversation(&stack, &account, &conversation.id)
+        .await
+        .unwrap()
+        .owner_id;
+    let settled = ticket_becomes(
+        &stack,
+        &account,
+        &ticket.id,
+        "the ticket owner to follow",
+        |t| t.owner_id == owner,
+    )
+    .await;
+    eventually("the inbox's view to catch up", || async {
+        let view = ticket_in_inbox(&stack, &account, &conversation.id).await?;
+        (view.version == settled.version && view.owner_id == owner).then_some(())
+    })
+    .await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_owner_status_and_stage_changes_converge_in_both_services() {
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let inbox = stack.inbox().await;
+    let ticketing = stack.ticketing().await;
+    let a = conversation(&stack, &account, "A", "mix@example.com").await;
+    let b = conversation(&stack, &account, "B", "mix@example.com").await;
+    let ticket = ticket_for(&stack, &account, &a.id).await;
+    add_to_ticket(&stack, &account, &b.id, &ticket.id).await;
+    let closed = stage_id(&stack, &account, "Closed").await;
+    let open = stage_id(&stack, &account, "Waiting on us").await;
+
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (mut inbox, mut ticketing) = (inbox.clone(), ticketing.clone());
+        let (account, a, b, ticket_id) = (
+            account.clone(),
+            a.id.clone(),
+            b.id.clone(),
+            ticket.id.clone(),
+        );
+        let (closed, open) = (closed.clone(), open.clone());
+        tasks.push(tokio::spawn(async move {
+            let target = if i % 2 == 0 { &a } else { &b };
+            let result = match i % 4 {
+                0 | 1 => inbox
+                    .assign_conversation(as_user(
+                        &account,
+                        "lead",
+                        assign(target, &format!("agent-{i}")),
+                    ))
+                    .await
+                    .map(|_| ()),
+                2 => inbox
+                    .close_conversation(as_user(
+                        &account,
+                        "lead",
+                        ipb::CloseConversationRequest {
+                            conversation_id: target.clone(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .map(|_| ()),
+                _ => {
+                    let stage = if i % 8 == 3 { &closed } else { &open };
+                    ticketing
+                        .update_ticket(as_user(
+                            &account,
+                            "lead",
+                            move_to_stage(&ticket_id, stage, ""),
+                        ))
+                        .await
+                        .map(|_| ())
+                }
+            };
+            result.map_err(|status| (i, status))
+        }));
+    }
+    for task in tasks {
+        if let Err((i, status)) = task.await.expect("task") {
+            // Only a lost optimistic race may refuse, and it changes nothing.
+            assert_eq!(status.code(), Code::Aborted, "change {i}: {status:?}");
+        }
+    }
+    let owners: Vec<String> = {
+        let mut owners = Vec::new();
+        for id in [&a.id, &b.id] {
+            owners.push(
+                get_conversation(&stack, &account, id)
+                    .await
+                    .unwrap()
+                    .owner_id,
+            );
+        }
+        owners
+    };
+    let final_ticket = eventually("both services to agree on the ticket", || async {
+        let in_ticketing = get_ticket(&stack, &account, &ticket.id).await?;
+        let in_inbox = ticket_in_inbox(&stack, &account, &a.id).await?;
+        (in_ticketing == in_inbox).then_some(in_ticketing)
+    })
+    .await;
+    assert!(
+        owners.contains(&final_ticket.owner_id),
+        "R4: {} not in {owners:?}",
+        final_ticket.owner_id
+    );
+    assert_eq!(
+        final_ticket.conversation_ids.len(),
+        2,
+        "R2: nobody left or moved"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn watch_conversations_replays_then_follows_and_resumes_from_a_cursor() {
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let mut inbox = stack.inbox().await;
+    let created = conversation(&stack, &account, "Watched", "w@example.com").await;
+    let mut stream = inbox
+        .watch_conversations(as_user(
+            &account,
+            "ui",
+            ipb::WatchConversationsRequest { after_sequence: 0 },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut next_change = async || loop {
+        match stream.next().await.expect("open").expect("message").kind {
+            Some(ipb::watch_conversations_response::Kind::Change(change)) => return change,
+            _ => continue,
+        }
+    };
+    let first = next_change().await;
+    assert_eq!(
+        (first.sequence, first.kind),
+        (1, ipb::ConversationChangeKind::Created as i32)
+    );
+    assert_eq!(first.conversation.unwrap().id, created.id);
+    inbox
+        .close_conversation(as_user(
+            &account,
+            "ui",
+            ipb::CloseConversationRequest {
+                conversation_id: created.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("close");
+    let closed = next_change().await;
+    assert_eq!(closed.sequence, 2);
+    assert!(is_closed(&closed.conversation.unwrap()));
+
+    let mut resumed = inbox
+        .watch_conversations(as_user(
+            &account,
+            "ui",
+            ipb::WatchConversationsRequest { after_sequence: 1 },
+        ))
+        .await
+        .expect("resume")
+        .into_inner();
+    match tokio::time::timeout(Duration::from_secs(5), resumed.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .kind
+    {
+        Some(ipb::watch_conversations_response::Kind::Change(change)) => {
+            assert_eq!(change.sequence, 2)
+        }
+        other => panic!("expected change 2, got {other:?}"),
+    }
+    let ahead = inbox
+        .watch_conversations(as_user(
+            &account,
+            "ui",
+            ipb::WatchConversationsRequest { after_sequence: 50 },
+        ))
+        .await
+        .expect_err("ahead of the head");
+    assert_eq!(ahead.code(), Code::OutOfRange);
+    // Another account's stream sees none of it.
+    let other = e2e::account(&stack, tpb::Tier::Starter).await;
+    let mut theirs = inbox
+        .watch_conversations(as_user(
+            &other,
+            "ui",
+            ipb::WatchConversationsRequest { after_sequence: 0 },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    match tokio::time::timeout(Duration::from_secs(5), theirs.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .kind
+    {
+        Some(ipb::watch_conversations_response::Kind::HeadSequence(head)) => assert_eq!(head, 0),
+        other => panic!("expected only progress, got {other:?}"),
+    }
+    stack.stop().await;
+}
