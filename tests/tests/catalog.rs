@@ -5,7 +5,11 @@ use e2e::*;
 use proto::ticketing::v1 as tpb;
 use tonic::Code;
 
-fn definition(name: &str, kind: tpb::PropertyType, options: &[&str]) -> tpb::CreatePropertyDefinitionRequest {
+fn definition(
+    name: &str,
+    kind: tpb::PropertyType,
+    options: &[&str],
+) -> tpb::CreatePropertyDefinitionRequest {
     tpb::CreatePropertyDefinitionRequest {
         request_id: String::new(),
         property_definition: Some(tpb::PropertyDefinition {
@@ -40,16 +44,37 @@ async fn custom_properties_are_typed_and_validated_against_their_definitions() {
         ("vip", tpb::PropertyType::Bool, &[][..]),
         ("notes", tpb::PropertyType::String, &[][..]),
     ] {
-        ticketing.create_property_definition(user!(definition(name, kind, options))).await.expect(name);
+        ticketing
+            .create_property_definition(user!(definition(name, kind, options)))
+            .await
+            .expect(name);
     }
     for (request, field) in [
-        (definition("tier", tpb::PropertyType::Enum, &[]), "property_definition.options"),
-        (definition("Tier", tpb::PropertyType::String, &[]), "property_definition.name"),
-        (definition("stage", tpb::PropertyType::String, &[]), "property_definition.name"),
-        (definition("x", tpb::PropertyType::Unspecified, &[]), "property_definition.type"),
-        (definition("y", tpb::PropertyType::Bool, &["a"]), "property_definition.options"),
+        (
+            definition("tier", tpb::PropertyType::Enum, &[]),
+            "property_definition.options",
+        ),
+        (
+            definition("Tier", tpb::PropertyType::String, &[]),
+            "property_definition.name",
+        ),
+        (
+            definition("stage", tpb::PropertyType::String, &[]),
+            "property_definition.name",
+        ),
+        (
+            definition("x", tpb::PropertyType::Unspecified, &[]),
+            "property_definition.type",
+        ),
+        (
+            definition("y", tpb::PropertyType::Bool, &["a"]),
+            "property_definition.options",
+        ),
     ] {
-        let refused = ticketing.create_property_definition(user!(request)).await.expect_err(field);
+        let refused = ticketing
+            .create_property_definition(user!(request))
+            .await
+            .expect_err(field);
         assert_eq!(bad_field(&refused), field, "{refused:?}");
     }
     let again = ticketing
@@ -69,18 +94,36 @@ async fn custom_properties_are_typed_and_validated_against_their_definitions() {
     let create = |properties: Vec<(&str, tpb::PropertyValue)>| tpb::CreateTicketRequest {
         ticket: Some(tpb::Ticket {
             name: "Typed".into(),
-            properties: properties.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            properties: properties
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
             ..Default::default()
         }),
         ..Default::default()
     };
     for (properties, field) in [
-        (vec![("sla", value(Value::EnumValue("bronze".into())))], "ticket.properties[sla]"),
-        (vec![("seats", value(Value::StringValue("ten".into())))], "ticket.properties[seats]"),
-        (vec![("renewal", value(Value::DateValue("2025-02-30".into())))], "ticket.properties[renewal]"),
-        (vec![("colour", value(Value::StringValue("red".into())))], "ticket.properties[colour]"),
+        (
+            vec![("sla", value(Value::EnumValue("bronze".into())))],
+            "ticket.properties[sla]",
+        ),
+        (
+            vec![("seats", value(Value::StringValue("ten".into())))],
+            "ticket.properties[seats]",
+        ),
+        (
+            vec![("renewal", value(Value::DateValue("2025-02-30".into())))],
+            "ticket.properties[renewal]",
+        ),
+        (
+            vec![("colour", value(Value::StringValue("red".into())))],
+            "ticket.properties[colour]",
+        ),
     ] {
-        let refused = ticketing.create_ticket(user!(create(properties))).await.expect_err(field);
+        let refused = ticketing
+            .create_ticket(user!(create(properties)))
+            .await
+            .expect_err(field);
         assert_eq!(bad_field(&refused), field, "{refused:?}");
     }
     let ticket = ticketing
@@ -96,30 +139,40 @@ async fn custom_properties_are_typed_and_validated_against_their_definitions() {
     assert_eq!(ticket.properties.len(), 4);
 
     // properties.<name> sets one value, or clears it when the request has none.
-    let update = |paths: &[&str], properties: Vec<(&str, tpb::PropertyValue)>| tpb::UpdateTicketRequest {
-        ticket: Some(tpb::Ticket {
-            id: ticket.id.clone(),
-            properties: properties.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+    let update =
+        |paths: &[&str], properties: Vec<(&str, tpb::PropertyValue)>| tpb::UpdateTicketRequest {
+            ticket: Some(tpb::Ticket {
+                id: ticket.id.clone(),
+                properties: properties
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            }),
             ..Default::default()
-        }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
-        }),
-        ..Default::default()
-    };
+        };
     let updated = ticketing
-        .update_ticket(user!(update(&["properties.sla", "properties.vip"], vec![(
-            "sla",
-            value(Value::EnumValue("silver".into())),
-        )])))
+        .update_ticket(user!(update(
+            &["properties.sla", "properties.vip"],
+            vec![("sla", value(Value::EnumValue("silver".into())),)]
+        )))
         .await
         .expect("update properties")
         .into_inner();
-    assert_eq!(updated.properties.get("sla"), Some(&value(Value::EnumValue("silver".into()))));
+    assert_eq!(
+        updated.properties.get("sla"),
+        Some(&value(Value::EnumValue("silver".into())))
+    );
     assert!(!updated.properties.contains_key("vip"));
     assert_eq!(updated.properties.len(), 3);
     let refused = ticketing
-        .update_ticket(user!(update(&["properties.seats"], vec![("seats", value(Value::BoolValue(true)))])))
+        .update_ticket(user!(update(
+            &["properties.seats"],
+            vec![("seats", value(Value::BoolValue(true)))]
+        )))
         .await
         .expect_err("wrong type");
     assert_eq!(bad_field(&refused), "ticket.properties[seats]");
@@ -137,26 +190,38 @@ async fn r5_holds_in_custom_pipelines_and_tickets_filter_by_pipeline() {
         is_closed,
     };
     let refused = ticketing
-        .create_pipeline(as_user(&account, "admin", tpb::CreatePipelineRequest {
-            request_id: String::new(),
-            pipeline: Some(tpb::Pipeline {
-                name: "Bugs".into(),
-                stages: vec![stage("Open", false), stage("open", true)],
-                ..Default::default()
-            }),
-        }))
+        .create_pipeline(as_user(
+            &account,
+            "admin",
+            tpb::CreatePipelineRequest {
+                request_id: String::new(),
+                pipeline: Some(tpb::Pipeline {
+                    name: "Bugs".into(),
+                    stages: vec![stage("Open", false), stage("open", true)],
+                    ..Default::default()
+                }),
+            },
+        ))
         .await
         .expect_err("repeated stage");
     assert_eq!(bad_field(&refused), "pipeline.stages[1].name");
     let bugs = ticketing
-        .create_pipeline(as_user(&account, "admin", tpb::CreatePipelineRequest {
-            request_id: String::new(),
-            pipeline: Some(tpb::Pipeline {
-                name: "Bugs".into(),
-                stages: vec![stage("Triage", false), stage("Fixed", true), stage("Won't fix", true)],
-                ..Default::default()
-            }),
-        }))
+        .create_pipeline(as_user(
+            &account,
+            "admin",
+            tpb::CreatePipelineRequest {
+                request_id: String::new(),
+                pipeline: Some(tpb::Pipeline {
+                    name: "Bugs".into(),
+                    stages: vec![
+                        stage("Triage", false),
+                        stage("Fixed", true),
+                        stage("Won't fix", true),
+                    ],
+                    ..Default::default()
+                }),
+            },
+        ))
         .await
         .expect("pipeline")
         .into_inner();
@@ -179,12 +244,23 @@ async fn r5_holds_in_custom_pipelines_and_tickets_filter_by_pipeline() {
         .into_inner();
     assert_eq!(moved.pipeline_id, bugs.id);
     assert!(moved.closed);
-    conversation_becomes(&stack, &account, &conversation.id, "closed by R5", is_closed).await;
+    conversation_becomes(
+        &stack,
+        &account,
+        &conversation.id,
+        "closed by R5",
+        is_closed,
+    )
+    .await;
     let in_bugs = ticketing
-        .list_tickets(as_user(&account, "a", tpb::ListTicketsRequest {
-            pipeline_id: bugs.id.clone(),
-            ..Default::default()
-        }))
+        .list_tickets(as_user(
+            &account,
+            "a",
+            tpb::ListTicketsRequest {
+                pipeline_id: bugs.id.clone(),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
