@@ -147,11 +147,7 @@ impl World {
     fn apply(&mut self, conversation: &str, action: DirectiveAction, ticket: usize) {
         let c = &mut self.conversations[index(conversation)];
         match action {
-            DirectiveAction::LinkTicket => {
-                if c.ticket.is_none() {
-                    c.ticket = Some(ticket);
-                }
-            }
+            DirectiveAction::LinkTicket if c.ticket.is_none() => c.ticket = Some(ticket),
             DirectiveAction::Close => c.open = false,
             DirectiveAction::Reopen if !c.trashed => c.open = true,
             DirectiveAction::Trash => c.trashed = true,
