@@ -41,6 +41,8 @@ pub struct Stack {
     ticketing_db: TestDb,
     inbox_db: TestDb,
     ticketing: Option<Running>,
+    /// Ticketing's port until its first start.
+    reserved: Option<TcpListener>,
     inbox: Option<Running>,
     tune_ticketing: fn(&mut ticketing::Config),
 }
@@ -67,19 +69,20 @@ impl Stack {
     /// The inbox alone, pointed at the address ticketing will have when
     /// [`Stack::start_ticketing`] starts it.
     pub async fn start_inbox_only() -> Stack {
-        Self::start_inbox_with(keep).await
+        let mut stack = Self::start_inbox_with(keep).await;
+        // Nothing may even accept connections there until ticketing starts.
+        stack.reserved = None;
+        stack
     }
 
     async fn start_inbox_with(tune: fn(&mut inbox::Config)) -> Stack {
         init_logs();
         let ticketing_db = TestDb::create("ticketing").await;
         let inbox_db = TestDb::create("inbox").await;
-        // Reserve ticketing's port now; the inbox must cope with nothing there.
-        let reserved = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind ticketing port");
+        // Reserve ticketing's port now, outside the ephemeral range so that no
+        // other test's `:0` bind takes it while it is free.
+        let reserved = reserve_port().await;
         let ticketing_addr = reserved.local_addr().expect("ticketing address");
-        drop(reserved);
         let inbox_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind inbox port");
@@ -104,6 +107,7 @@ impl Stack {
             ticketing_db,
             inbox_db,
             ticketing: None,
+            reserved: Some(reserved),
             inbox: Some(Running { shutdown, task }),
             tune_ticketing: keep,
         };
@@ -114,7 +118,10 @@ impl Stack {
     /// Starts (or restarts) ticketing on its reserved address.
     pub async fn start_ticketing(&mut self) {
         assert!(self.ticketing.is_none(), "ticketing is already running");
-        let listener = bind_retrying(self.ticketing_addr).await;
+        let listener = match self.reserved.take() {
+            Some(listener) => listener,
+            None => bind_retrying(self.ticketing_addr).await,
+        };
         let mut config = ticketing::Config::for_database(self.ticketing_db.url());
         config.stream.poll_interval = Duration::from_millis(200);
         config.stream.progress_interval = Duration::from_millis(500);
@@ -182,6 +189,20 @@ pub async fn channel(addr: SocketAddr) -> Channel {
         .connect()
         .await
         .expect("connect")
+}
+
+/// A port below the kernel's ephemeral range (32768 and up here), so that
+/// no `127.0.0.1:0` bind of a concurrent test can take it while ticketing is
+/// stopped and restarted on it.
+async fn reserve_port() -> TcpListener {
+    for _ in 0..200 {
+        let random = uuid::Uuid::now_v7().as_u128() as u16;
+        let port = 20_000 + random % 12_000;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)).await {
+            return listener;
+        }
+    }
+    panic!("no free port to reserve for ticketing");
 }
 
 async fn bind_retrying(addr: SocketAddr) -> TcpListener {

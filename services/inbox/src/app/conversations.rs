@@ -220,10 +220,7 @@ impl App {
         changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
         txn.commit().await.map_err(ApiError::from)?;
         self.changes.notify();
-        if report.is_some() {
-            self.outbox_ready.notify_one();
-            self.deliver_now(report).await;
-        }
+        self.deliver_now(report).await;
         Ok(answer)
     }
 

@@ -51,12 +51,7 @@ impl App {
                 .try_mutate(caller, account_id, id, expected_version, key, &step)
                 .await
             {
-                Ok(Some(done)) => {
-                    if done.1.is_some() {
-                        self.outbox_ready.notify_one();
-                    }
-                    return Ok(done);
-                }
+                Ok(Some(done)) => return Ok(done),
                 Ok(None) => continue,
                 Err(err) => return Err(err.into()),
             }

@@ -31,12 +31,21 @@ enum Delivery {
 impl App {
     /// Tries to deliver one report now; returns ticketing's decision if it
     /// answered in time. On failure the deliverer retries in the background.
+    /// (The deliverer may also pick the report up meanwhile; ticketing's
+    /// request-id idempotency makes the second delivery a replay.)
     pub(crate) async fn deliver_now(
         &self,
         report: Option<outbox::Model>,
     ) -> Option<tpb::NotifyConversationChangedResponse> {
         let report = report?;
-        self.deliver(&report, SYNC_DELIVERY_TIMEOUT).await.ok()
+        match self.deliver(&report, SYNC_DELIVERY_TIMEOUT).await {
+            Ok(answer) => Some(answer),
+            Err(_) => {
+                // The deliverer takes it from here, with backoff.
+                self.outbox_ready.notify_one();
+                None
+            }
+        }
     }
 
     async fn deliver(
