@@ -134,3 +134,60 @@ impl From<TxError> for crate::ApiError {
         }
     }
 }
+
+/// On PostgreSQL, makes the transaction notify `channel` when it commits, so
+/// watchers in other replicas wake at once (SQLite has a single process).
+pub async fn notify_on_commit(
+    txn: &impl sea_orm::ConnectionTrait,
+    channel: &'static str,
+) -> Result<(), DbErr> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared(&format!("NOTIFY {channel}")).await?;
+    }
+    Ok(())
+}
+
+/// Wakes `signal` whenever a transaction of any replica commits a
+/// notification on `channel` (PostgreSQL LISTEN). Watchers also poll, so a
+/// lost notification only delays them. Returns at once on SQLite.
+pub async fn relay_notifications(
+    db: DatabaseConnection,
+    channel: &'static str,
+    signal: crate::signal::CommitSignal,
+    mut draining: crate::shutdown::Draining,
+) {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    loop {
+        match sea_orm::sqlx::postgres::PgListener::connect_with(db.get_postgres_connection_pool())
+            .await
+        {
+            Ok(mut listener) => {
+                if let Err(err) = listener.listen(channel).await {
+                    tracing::warn!(channel, %err, "cannot LISTEN; relying on polling");
+                } else {
+                    loop {
+                        tokio::select! {
+                            received = listener.recv() => match received {
+                                Ok(_) => signal.notify(),
+                                Err(err) => {
+                                    tracing::warn!(channel, %err, "notification listener failed");
+                                    break;
+                                }
+                            },
+                            _ = draining.wait() => return,
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(channel, %err, "cannot listen for notifications; relying on polling")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = draining.wait() => return,
+        }
+    }
+}

@@ -161,8 +161,3 @@ impl From<ApiError> for Status {
         }
     }
 }
-
-/// An RPC whose behaviour a later milestone delivers.
-pub fn unimplemented(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not implemented yet"))
-}

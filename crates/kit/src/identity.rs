@@ -12,11 +12,17 @@ pub const USER_HEADER: &str = "x-user-id";
 /// consume every account's events.
 pub const SERVICE_HEADER: &str = "x-service";
 
+/// W3C trace context headers, carried from a call into the events it causes
+/// and on to the calls it makes.
+pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Caller {
     pub account_id: Option<String>,
     pub user_id: Option<String>,
     pub service: Option<String>,
+    /// The call's W3C trace context (`traceparent`, `tracestate`), if any.
+    pub trace_context: std::collections::BTreeMap<String, String>,
 }
 
 impl Caller {
@@ -29,10 +35,18 @@ impl Caller {
                 .filter(|v| !v.is_empty() && v.len() <= 128)
                 .map(str::to_owned)
         };
+        let trace_context = TRACE_HEADERS
+            .iter()
+            .filter_map(|key| {
+                let value = metadata.get(*key)?.to_str().ok()?;
+                (value.len() <= 512).then(|| ((*key).to_owned(), value.to_owned()))
+            })
+            .collect();
         Self {
             account_id: read(ACCOUNT_HEADER),
             user_id: read(USER_HEADER),
             service: read(SERVICE_HEADER),
+            trace_context,
         }
     }
 
@@ -71,5 +85,13 @@ impl Caller {
             put(USER_HEADER, user);
         }
         put(SERVICE_HEADER, service);
+        for (key, value) in &self.trace_context {
+            if let (Ok(key), Ok(value)) = (
+                tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+                MetadataValue::try_from(value.as_str()),
+            ) {
+                metadata.insert(key, value);
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod signal;
+pub mod stream;
 pub mod telemetry;
 pub mod time;
 pub mod validate;

@@ -21,6 +21,8 @@ pub struct Config {
     pub stream_poll_interval: Duration,
     /// How often an idle WatchConversations stream hears the head.
     pub stream_progress_interval: Duration,
+    /// How long a stream may wait for a consumer that stopped reading.
+    pub stream_stall_limit: Duration,
     /// How long a trashed conversation without a ticket stays restorable (R9).
     pub trash_retention: Duration,
     /// How often the purge looks for expired trash.
@@ -65,6 +67,11 @@ impl Config {
                 source,
                 "INBOX_STREAM_PROGRESS_INTERVAL",
                 Duration::from_secs(5),
+            )?,
+            stream_stall_limit: config::duration_or(
+                source,
+                "INBOX_STREAM_STALL_LIMIT",
+                Duration::from_secs(30),
             )?,
             trash_retention: config::duration_or(
                 source,

@@ -71,6 +71,12 @@ pub async fn run(
     let consumer = tokio::spawn(app::consumer::run(app.clone(), draining.clone()));
     let deliverer = tokio::spawn(app::outbox::run(app.clone(), draining.clone()));
     let purge = tokio::spawn(purge_loop(app.clone(), draining.clone()));
+    tokio::spawn(kit::db::relay_notifications(
+        app.db.clone(),
+        store::changes::CHANGES_CHANNEL,
+        app.changes.clone(),
+        draining.clone(),
+    ));
     let service = InboxServiceServer::new(api::Api::new(app, draining.clone()))
         .max_decoding_message_size(4 * 1024 * 1024);
     health.serving().await;

@@ -27,6 +27,9 @@ pub struct StreamConfig {
     pub poll_interval: Duration,
     /// How often an idle watcher hears the current heads.
     pub progress_interval: Duration,
+    /// How long a stream may wait for a consumer that stopped reading
+    /// before ending it with RESOURCE_EXHAUSTED.
+    pub stall_limit: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/ticketing.db?mode=rwc";
@@ -59,6 +62,11 @@ impl Config {
                     source,
                     "TICKETING_STREAM_PROGRESS_INTERVAL",
                     Duration::from_secs(5),
+                )?,
+                stall_limit: config::duration_or(
+                    source,
+                    "TICKETING_STREAM_STALL_LIMIT",
+                    Duration::from_secs(30),
                 )?,
             },
             trash_retention: config::duration_or(

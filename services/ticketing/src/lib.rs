@@ -65,6 +65,12 @@ pub async fn run(
         signal: app::EventSignal::default(),
     };
     let purge = tokio::spawn(purge_loop(app.clone(), draining.clone()));
+    tokio::spawn(kit::db::relay_notifications(
+        app.db.clone(),
+        app::EVENTS_CHANNEL,
+        app.signal.clone(),
+        draining.clone(),
+    ));
     let service = TicketingServiceServer::new(api::Api::new(app, draining.clone()))
         .max_decoding_message_size(4 * 1024 * 1024);
     let routes = routes.add_service(service);

@@ -4,10 +4,10 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use kit::stream::{ResponseStream, StreamSender};
 use kit::{ApiError, identity::Caller, shutdown::Draining};
 use proto::ticketing::v1 as pb;
-use tokio::{sync::mpsc, time::Instant};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::time::Instant;
 use tonic::Status;
 
 use crate::{app::App, store::events};
@@ -17,7 +17,7 @@ const BATCH: u64 = 500;
 /// Messages buffered per stream before the watcher waits for the client.
 const BUFFER: usize = 256;
 
-pub type EventStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
+pub type EventStream = ResponseStream<pb::WatchEventsResponse>;
 
 /// Which accounts a watch follows.
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ pub async fn watch(
             });
         }
     }
-    let (tx, rx) = mpsc::channel(BUFFER);
+    let (tx, rx) = kit::stream::channel(BUFFER, app.config.stream.stall_limit);
     let watcher = Watcher {
         app,
         scope,
@@ -88,7 +88,7 @@ pub async fn watch(
         draining,
     };
     tokio::spawn(watcher.run());
-    Ok(ReceiverStream::new(rx))
+    Ok(rx)
 }
 
 async fn read_heads(app: &App, scope: &Scope) -> Result<Vec<(String, i64)>, sea_orm::DbErr> {
@@ -102,7 +102,7 @@ struct Watcher {
     app: App,
     scope: Scope,
     cursors: BTreeMap<String, i64>,
-    tx: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
+    tx: StreamSender<pb::WatchEventsResponse>,
     draining: Draining,
 }
 
@@ -116,9 +116,7 @@ impl Watcher {
     async fn run(mut self) {
         match self.follow().await {
             Stop::ClientGone => tracing::debug!("event watcher stopped: client gone"),
-            Stop::Failed(status) => {
-                let _ = self.tx.send(Err(status)).await;
-            }
+            Stop::Failed(status) => self.tx.end(status),
         }
     }
 
@@ -155,7 +153,7 @@ impl Watcher {
                     let message = pb::WatchEventsResponse {
                         kind: Some(pb::watch_events_response::Kind::Event(event)),
                     };
-                    if self.tx.send(Ok(message)).await.is_err() {
+                    if !self.tx.send(message).await {
                         return Stop::ClientGone;
                     }
                     last_message = Instant::now();
@@ -177,7 +175,7 @@ impl Watcher {
                 let message = pb::WatchEventsResponse {
                     kind: Some(pb::watch_events_response::Kind::Progress(progress)),
                 };
-                if self.tx.send(Ok(message)).await.is_err() {
+                if !self.tx.send(message).await {
                     return Stop::ClientGone;
                 }
                 last_message = Instant::now();

@@ -211,9 +211,7 @@ impl App {
                 });
             }
             let change = proto::ticketing::v1::ConversationChange::IncomingMessage;
-            report = Some(
-                changes::enqueue_report(&txn, &after, change, caller.user_id.as_deref()).await?,
-            );
+            report = Some(changes::enqueue_report(&txn, &after, change, caller).await?);
         }
         let answer = convert::message_to_proto(&row);
         kit::idempotency::record(key.as_ref(), &txn, &answer).await?;

@@ -97,9 +97,7 @@ impl App {
             return Ok(None);
         }
         let queued = match report {
-            Some(change) => {
-                Some(changes::enqueue_report(&txn, &next, change, caller.user_id.as_deref()).await?)
-            }
+            Some(change) => Some(changes::enqueue_report(&txn, &next, change, caller).await?),
             None => None,
         };
         kit::idempotency::record(key, &txn, &convert::conversation_to_proto(&next)).await?;

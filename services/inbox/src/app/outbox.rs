@@ -65,6 +65,11 @@ impl App {
             account_id: Some(report.account_id.clone()),
             user_id: report.user_id.clone(),
             service: None,
+            trace_context: report
+                .traceparent
+                .iter()
+                .map(|t| ("traceparent".to_owned(), t.clone()))
+                .collect(),
         };
         let mut request = self.to_ticketing(
             &caller,

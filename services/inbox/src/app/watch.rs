@@ -1,10 +1,10 @@
 //! WatchConversations: the account's conversation changes after a cursor, in
 //! order, then live, for agent UIs. Same shape as ticketing's WatchEvents.
 
+use kit::stream::{ResponseStream, StreamSender};
 use kit::{ApiError, identity::Caller, shutdown::Draining};
 use proto::inbox::v1 as pb;
-use tokio::{sync::mpsc, time::Instant};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::time::Instant;
 use tonic::Status;
 
 use super::App;
@@ -14,7 +14,7 @@ const BATCH: u64 = 500;
 /// Messages buffered per stream; a client that stops reading holds only this.
 const BUFFER: usize = 256;
 
-pub type ChangeStream = ReceiverStream<Result<pb::WatchConversationsResponse, Status>>;
+pub type ChangeStream = ResponseStream<pb::WatchConversationsResponse>;
 
 pub async fn watch(
     app: App,
@@ -33,16 +33,16 @@ pub async fn watch(
             message: format!("cursor {after} is ahead of the head {head}"),
         });
     }
-    let (tx, rx) = mpsc::channel(BUFFER);
+    let (tx, rx) = kit::stream::channel(BUFFER, app.config.stream_stall_limit);
     tokio::spawn(follow(app, account_id, after, tx, draining));
-    Ok(ReceiverStream::new(rx))
+    Ok(rx)
 }
 
 async fn follow(
     app: App,
     account_id: String,
     mut cursor: i64,
-    tx: mpsc::Sender<Result<pb::WatchConversationsResponse, Status>>,
+    mut tx: StreamSender<pb::WatchConversationsResponse>,
     mut draining: Draining,
 ) {
     let mut signal = app.changes.subscribe();
@@ -53,18 +53,16 @@ async fn follow(
     let mut last_message = Instant::now();
     loop {
         if draining.is_draining() {
-            let _ = tx
-                .send(Err(Status::unavailable(
-                    "server is draining; reconnect and resume from your cursor",
-                )))
-                .await;
+            tx.end(Status::unavailable(
+                "server is draining; reconnect and resume from your cursor",
+            ));
             return;
         }
         signal.borrow_and_update();
         let batch = match changes::read_after(&app.db, &account_id, cursor, BATCH).await {
             Ok(batch) => batch,
             Err(err) => {
-                let _ = tx.send(Err(Status::from(ApiError::from(err)))).await;
+                tx.end(Status::from(ApiError::from(err)));
                 return;
             }
         };
@@ -74,7 +72,7 @@ async fn follow(
             let message = pb::WatchConversationsResponse {
                 kind: Some(pb::watch_conversations_response::Kind::Change(change)),
             };
-            if tx.send(Ok(message)).await.is_err() {
+            if !tx.send(message).await {
                 return;
             }
             last_message = Instant::now();
@@ -86,7 +84,7 @@ async fn follow(
             let message = pb::WatchConversationsResponse {
                 kind: Some(pb::watch_conversations_response::Kind::HeadSequence(cursor)),
             };
-            if tx.send(Ok(message)).await.is_err() {
+            if !tx.send(message).await {
                 return;
             }
             last_message = Instant::now();

@@ -13,6 +13,9 @@ use sea_orm::{
 use super::entities::{change_head, conversation, conversation_change, outbox};
 use crate::convert;
 
+/// The PostgreSQL notification channel of conversation-change commits.
+pub const CHANGES_CHANNEL: &str = "inbox_changes";
+
 /// Appends a change of `row` to its account's log. Call as the last write
 /// of the transaction: the head row stays locked until commit, so sequence
 /// order is commit order within the account.
@@ -51,6 +54,7 @@ pub async fn append(
     })
     .exec(conn)
     .await?;
+    kit::db::notify_on_commit(conn, CHANGES_CHANNEL).await?;
     Ok(sequence)
 }
 
@@ -94,12 +98,13 @@ pub async fn enqueue_report(
     conn: &impl ConnectionTrait,
     row: &conversation::Model,
     change: tpb::ConversationChange,
-    user_id: Option<&str>,
+    caller: &kit::identity::Caller,
 ) -> Result<outbox::Model, DbErr> {
     let report = outbox::Model {
         id: kit::new_id(),
         account_id: row.account_id.clone(),
-        user_id: user_id.map(str::to_owned),
+        user_id: caller.user_id.clone(),
+        traceparent: caller.trace_context.get("traceparent").cloned(),
         request_id: kit::new_id(),
         change: change as i32,
         snapshot: convert::snapshot(row).encode_to_vec(),

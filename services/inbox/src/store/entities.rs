@@ -131,6 +131,8 @@ pub mod outbox {
         pub account_id: String,
         /// The user who made the change, passed on to ticketing.
         pub user_id: Option<String>,
+        /// The W3C `traceparent` of the call that made the change.
+        pub traceparent: Option<String>,
         /// Idempotency key of the report: redelivery has one effect.
         pub request_id: String,
         /// The `ticketing.v1.ConversationChange` number.

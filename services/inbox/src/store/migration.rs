@@ -137,6 +137,7 @@ impl MigrationTrait for Initial {
                 .col(string("id").primary_key())
                 .col(string("account_id"))
                 .col(string_null("user_id"))
+                .col(string_null("traceparent"))
                 .col(string("request_id"))
                 .col(integer("change"))
                 .col(blob("snapshot"))

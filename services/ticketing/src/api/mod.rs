@@ -3,9 +3,7 @@
 
 mod parse;
 
-use kit::{
-    ApiError, error::unimplemented, idempotency::Key, identity::Caller, paging, shutdown::Draining,
-};
+use kit::{ApiError, idempotency::Key, identity::Caller, paging, shutdown::Draining};
 use proto::ticketing::v1::{self as pb, ticketing_service_server::TicketingService};
 use tonic::{Request, Response, Status};
 
@@ -233,9 +231,14 @@ impl TicketingService for Api {
 
     async fn list_history(
         &self,
-        _: Request<pb::ListHistoryRequest>,
+        request: Request<pb::ListHistoryRequest>,
     ) -> Reply<pb::ListHistoryResponse> {
-        Err(unimplemented("ListHistory (audit trail)"))
+        let caller = Caller::from_metadata(request.metadata());
+        Ok(Response::new(
+            self.app
+                .list_history(caller.account()?, request.get_ref())
+                .await?,
+        ))
     }
 
     async fn list_pipelines(

@@ -114,7 +114,8 @@ impl App {
             actor(caller),
             "AssociateConversation",
             request_id,
-        );
+        )
+        .with_trace_context(&caller.trace_context);
         let associated = batch.ticket_changed(
             pb::TicketChangeKind::ConversationAssociated,
             &answer,

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod associate;
+mod history;
 pub mod notify;
 mod pipelines;
 mod properties;
@@ -26,6 +27,9 @@ pub use update::{TicketField, TicketUpdate};
 
 pub use kit::signal::CommitSignal as EventSignal;
 
+/// The PostgreSQL notification channel of event-log commits.
+pub const EVENTS_CHANNEL: &str = "ticketing_events";
+
 #[derive(Clone)]
 pub struct App {
     pub db: DatabaseConnection,
@@ -46,6 +50,9 @@ impl App {
         batch: EventBatch,
     ) -> Result<Vec<pb::Event>, kit::db::TxError> {
         let events = batch.append(&txn).await?;
+        if !events.is_empty() {
+            kit::db::notify_on_commit(&txn, EVENTS_CHANNEL).await?;
+        }
         txn.commit().await?;
         if !events.is_empty() {
             self.signal.notify();

@@ -107,7 +107,8 @@ impl App {
             actor(caller),
             "NotifyConversationChanged",
             request_id,
-        );
+        )
+        .with_trace_context(&caller.trace_context);
         let mut answer = pb::NotifyConversationChangedResponse::default();
         match (consequence, ticket) {
             (Consequence::SetTicketOwner(owner), Some(current)) => {

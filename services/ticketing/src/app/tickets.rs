@@ -224,7 +224,8 @@ impl App {
         let links = queries::links_of(&txn, &row.id).await?;
         let answer = convert::ticket_to_proto(&row, &stage, &links);
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
-        let mut batch = EventBatch::new(account_id, actor(caller), "CreateTicket", request_id);
+        let mut batch = EventBatch::new(account_id, actor(caller), "CreateTicket", request_id)
+            .with_trace_context(&caller.trace_context);
         let created =
             batch.ticket_changed(pb::TicketChangeKind::Created, &answer, Vec::new(), "R1");
         push_directives(&mut batch, &plan.directives, &row.id, "", created);

@@ -125,7 +125,8 @@ impl App {
             .as_ref()
             .map(|k| k.request_id.as_str())
             .unwrap_or_default();
-        let mut batch = EventBatch::new(account_id, actor(caller), "DeleteTicket", request_id);
+        let mut batch = EventBatch::new(account_id, actor(caller), "DeleteTicket", request_id)
+            .with_trace_context(&caller.trace_context);
         let (ticket, cascade, _) = self
             .trash_in(&txn, &mut batch, &current)
             .await?
@@ -162,7 +163,8 @@ impl App {
             .as_ref()
             .map(|k| k.request_id.as_str())
             .unwrap_or_default();
-        let mut batch = EventBatch::new(account_id, actor(caller), "UndeleteTicket", request_id);
+        let mut batch = EventBatch::new(account_id, actor(caller), "UndeleteTicket", request_id)
+            .with_trace_context(&caller.trace_context);
         let (ticket, cascade, _) = self
             .restore_in(&txn, &mut batch, &current)
             .await?

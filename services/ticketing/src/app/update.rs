@@ -199,7 +199,8 @@ impl App {
         );
         let answer = convert::ticket_to_proto(&next, &new_stage, &links);
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
-        let mut batch = EventBatch::new(account_id, actor(caller), "UpdateTicket", request_id);
+        let mut batch = EventBatch::new(account_id, actor(caller), "UpdateTicket", request_id)
+            .with_trace_context(&caller.trace_context);
         let updated = batch.ticket_changed(pb::TicketChangeKind::Updated, &answer, changed, "");
         push_directives(&mut batch, &directives, &next.id, "", updated);
         kit::idempotency::record(key, &txn, &answer).await?;

@@ -16,6 +16,7 @@ use super::entities::{event, event_head};
 pub struct EventBatch {
     account_id: String,
     cause: pb::Cause,
+    trace_context: std::collections::BTreeMap<String, String>,
     events: Vec<Pending>,
 }
 
@@ -38,8 +39,18 @@ impl EventBatch {
                 method: method.to_owned(),
                 request_id: request_id.to_owned(),
             },
+            trace_context: Default::default(),
             events: Vec::new(),
         }
+    }
+
+    /// Carries the causing call's W3C trace context into every event.
+    pub fn with_trace_context(
+        mut self,
+        trace_context: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        self.trace_context = trace_context.clone();
+        self
     }
 
     /// Records a ticket change; returns its index, to name it as a trigger.
@@ -92,7 +103,7 @@ impl EventBatch {
                 account_id: self.account_id.clone(),
                 create_time: None,
                 cause: Some(cause),
-                trace_context: Default::default(),
+                trace_context: self.trace_context.clone(),
                 payload: Some(payload),
             },
             ticket_id,
@@ -215,4 +226,32 @@ fn decode(row: event::Model) -> Result<pb::Event, DbErr> {
     })?;
     event.sequence = row.sequence;
     Ok(event)
+}
+
+/// Which item's history to read.
+pub enum Subject<'a> {
+    Ticket(&'a str),
+    Conversation(&'a str),
+}
+
+/// The events about one ticket or conversation after `after`, in order.
+pub async fn history(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    subject: Subject<'_>,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<pb::Event>, DbErr> {
+    let query = event::Entity::find().filter(event::Column::AccountId.eq(account_id));
+    let query = match subject {
+        Subject::Ticket(id) => query.filter(event::Column::TicketId.eq(id)),
+        Subject::Conversation(id) => query.filter(event::Column::ConversationId.eq(id)),
+    };
+    let rows = query
+        .filter(event::Column::Sequence.gt(after))
+        .order_by_asc(event::Column::Sequence)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    rows.into_iter().map(decode).collect()
 }

@@ -1,0 +1,110 @@
+//! Server-stream plumbing shared by WatchEvents and WatchConversations: a
+//! bounded buffer per stream, and a way to end a stream with a status at
+//! once, even when its buffer is full (a stalled client, or a drain).
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tonic::Status;
+
+/// The sending half, owned by the task that produces the stream.
+pub struct StreamSender<T> {
+    tx: mpsc::Sender<Result<T, Status>>,
+    end: Option<oneshot::Sender<Status>>,
+    stall_limit: Duration,
+}
+
+/// The response stream handed to tonic.
+pub struct ResponseStream<T> {
+    rx: ReceiverStream<Result<T, Status>>,
+    end: oneshot::Receiver<Status>,
+    done: bool,
+}
+
+/// A stream that buffers at most `buffer` messages and gives a client that
+/// reads nothing for `stall_limit` a RESOURCE_EXHAUSTED status, so a stalled
+/// consumer costs bounded memory and learns to resume from its cursor.
+pub fn channel<T>(buffer: usize, stall_limit: Duration) -> (StreamSender<T>, ResponseStream<T>) {
+    let (tx, rx) = mpsc::channel(buffer);
+    let (end_tx, end_rx) = oneshot::channel();
+    (
+        StreamSender {
+            tx,
+            end: Some(end_tx),
+            stall_limit,
+        },
+        ResponseStream {
+            rx: ReceiverStream::new(rx),
+            end: end_rx,
+            done: false,
+        },
+    )
+}
+
+impl<T> StreamSender<T> {
+    /// Sends one message. `false` means the stream is over (the client left,
+    /// or stalled and was ended): stop producing.
+    pub async fn send(&mut self, message: T) -> bool {
+        match self.tx.send_timeout(Ok(message), self.stall_limit).await {
+            Ok(()) => true,
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                tracing::warn!(stall_limit = ?self.stall_limit, "stream consumer stalled; ending its stream");
+                self.end(Status::resource_exhausted(
+                    "the stream's consumer stopped reading; reconnect and resume from your cursor",
+                ));
+                false
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+        }
+    }
+
+    /// Ends the stream with `status`, ahead of anything still buffered.
+    pub fn end(&mut self, status: Status) {
+        if let Some(end) = self.end.take() {
+            let _ = end.send(status);
+        }
+    }
+
+    /// Resolves when the client has gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
+impl<T> Stream for ResponseStream<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(Ok(status)) = Pin::new(&mut self.end).poll(cx) {
+            self.done = true;
+            return Poll::Ready(Some(Err(status)));
+        }
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stalled_consumer_is_ended_with_a_status_ahead_of_its_backlog() {
+        let (mut tx, mut rx) = channel::<u32>(2, Duration::from_millis(20));
+        assert!(tx.send(1).await);
+        assert!(tx.send(2).await);
+        assert!(!tx.send(3).await, "the third message finds the buffer full");
+        let first = rx.next().await.expect("an item");
+        assert_eq!(first.unwrap_err().code(), tonic::Code::ResourceExhausted);
+        assert!(rx.next().await.is_none());
+    }
+}
