@@ -115,6 +115,11 @@ impl Stack {
         stack
     }
 
+    /// Ticketing's database, for tests that write to it directly.
+    pub fn ticketing_database_url(&self) -> &str {
+        self.ticketing_db.url()
+    }
+
     /// Starts (or restarts) ticketing on its reserved address.
     pub async fn start_ticketing(&mut self) {
         assert!(self.ticketing.is_none(), "ticketing is already running");
