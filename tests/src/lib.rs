@@ -44,6 +44,7 @@ pub struct Stack {
     /// Ticketing's port until its first start.
     reserved: Option<TcpListener>,
     inbox: Option<Running>,
+    replicas: Vec<Running>,
     tune_ticketing: fn(&mut ticketing::Config),
 }
 
@@ -83,24 +84,7 @@ impl Stack {
         // other test's `:0` bind takes it while it is free.
         let reserved = reserve_port().await;
         let ticketing_addr = reserved.local_addr().expect("ticketing address");
-        let inbox_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind inbox port");
-        let inbox_addr = inbox_listener.local_addr().expect("inbox address");
-        let mut config =
-            inbox::Config::for_database(inbox_db.url(), &format!("http://{ticketing_addr}"));
-        config.max_reconnect_backoff = Duration::from_millis(300);
-        config.stream_poll_interval = Duration::from_millis(200);
-        config.stream_progress_interval = Duration::from_millis(500);
-        config.limits.drain_grace = Duration::from_secs(5);
-        tune(&mut config);
-        let shutdown = Shutdown::new();
-        let draining = shutdown.draining();
-        let task = tokio::spawn(async move {
-            if let Err(err) = inbox::run(config, inbox_listener, draining).await {
-                panic!("inbox failed: {err}");
-            }
-        });
+        let (inbox_addr, inbox) = spawn_inbox(inbox_db.url(), ticketing_addr, tune).await;
         let stack = Stack {
             ticketing_addr,
             inbox_addr,
@@ -108,11 +92,30 @@ impl Stack {
             inbox_db,
             ticketing: None,
             reserved: Some(reserved),
-            inbox: Some(Running { shutdown, task }),
+            inbox: Some(inbox),
+            replicas: Vec::new(),
             tune_ticketing: keep,
         };
         wait_serving(inbox_addr).await;
         stack
+    }
+
+    /// Another inbox process on the same database (a replica); returns its
+    /// address.
+    pub async fn start_inbox_replica(&mut self, tune: fn(&mut inbox::Config)) -> SocketAddr {
+        let (addr, running) = spawn_inbox(self.inbox_db.url(), self.ticketing_addr, tune).await;
+        self.replicas.push(running);
+        wait_serving(addr).await;
+        addr
+    }
+
+    /// Kills the first inbox without a drain, as a crash would: it releases
+    /// nothing and finishes nothing.
+    pub async fn crash_inbox(&mut self) {
+        if let Some(running) = self.inbox.take() {
+            running.task.abort();
+            let _ = running.task.await;
+        }
     }
 
     /// Ticketing's database, for tests that write to it directly.
@@ -170,6 +173,9 @@ impl Stack {
         if let Some(running) = self.inbox.take() {
             running.stop().await;
         }
+        for replica in std::mem::take(&mut self.replicas) {
+            replica.stop().await;
+        }
         self.stop_ticketing().await;
         self.inbox_db.drop_database().await;
         self.ticketing_db.drop_database().await;
@@ -185,6 +191,31 @@ fn init_logs() {
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
+}
+
+async fn spawn_inbox(
+    database_url: &str,
+    ticketing_addr: SocketAddr,
+    tune: fn(&mut inbox::Config),
+) -> (SocketAddr, Running) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind inbox port");
+    let addr = listener.local_addr().expect("inbox address");
+    let mut config = inbox::Config::for_database(database_url, &format!("http://{ticketing_addr}"));
+    config.max_reconnect_backoff = Duration::from_millis(300);
+    config.stream_poll_interval = Duration::from_millis(200);
+    config.stream_progress_interval = Duration::from_millis(500);
+    config.limits.drain_grace = Duration::from_secs(5);
+    tune(&mut config);
+    let shutdown = Shutdown::new();
+    let draining = shutdown.draining();
+    let task = tokio::spawn(async move {
+        if let Err(err) = inbox::run(config, listener, draining).await {
+            panic!("inbox failed: {err}");
+        }
+    });
+    (addr, Running { shutdown, task })
 }
 
 pub async fn channel(addr: SocketAddr) -> Channel {

@@ -183,3 +183,57 @@ async fn concurrent_writers_with_rollbacks_lose_and_repeat_nothing() {
     }
     stack.stop().await;
 }
+
+fn one_second_lease(config: &mut inbox::Config) {
+    config.lease_ttl = Duration::from_secs(1);
+}
+
+#[tokio::test]
+async fn a_replica_takes_over_consuming_when_the_consuming_inbox_dies() {
+    let mut stack = Stack::start_with(|_| {}, one_second_lease).await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let conversation = conversation(&stack, &account, "Failover", "f@example.com").await;
+    let ticket = ticket_for(&stack, &account, &conversation.id).await;
+    let replica = stack.start_inbox_replica(one_second_lease).await;
+    let replica_client =
+        proto::inbox::v1::inbox_service_client::InboxServiceClient::new(channel(replica).await);
+    // The first inbox holds the lease and dies without giving it up.
+    stack.crash_inbox().await;
+    let crashed_at = tokio::time::Instant::now();
+    let closed = stage_id(&stack, &account, "Closed").await;
+    stack
+        .ticketing()
+        .await
+        .update_ticket(as_user(
+            &account,
+            "x",
+            move_to_stage(&ticket.id, &closed, ""),
+        ))
+        .await
+        .expect("close the ticket");
+    eventually("the replica to apply the close", || {
+        let mut client = replica_client.clone();
+        let request = as_user(
+            &account,
+            "x",
+            proto::inbox::v1::GetConversationRequest {
+                id: conversation.id.clone(),
+            },
+        );
+        async move {
+            client
+                .get_conversation(request)
+                .await
+                .ok()
+                .filter(|c| is_closed(c.get_ref()))
+        }
+    })
+    .await;
+    let takeover = crashed_at.elapsed();
+    eprintln!("replica took over and applied the close {takeover:?} after the crash");
+    assert!(
+        takeover < Duration::from_secs(5),
+        "takeover took {takeover:?}"
+    );
+    stack.stop().await;
+}

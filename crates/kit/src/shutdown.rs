@@ -69,3 +69,30 @@ pub async fn signal() {
         let _ = ctrl_c.await;
     }
 }
+
+/// A background task tied to its owner: aborted if the owner is dropped
+/// before joining it (so a service that is torn down leaves no task behind).
+pub struct OwnedTask(Option<tokio::task::JoinHandle<()>>);
+
+impl OwnedTask {
+    pub fn spawn(future: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        Self(Some(tokio::spawn(future)))
+    }
+
+    /// Waits for the task to finish (it should be draining).
+    pub async fn join(mut self, name: &str) {
+        if let Some(handle) = self.0.take()
+            && let Err(err) = handle.await
+        {
+            tracing::error!(%err, task = name, "background task failed");
+        }
+    }
+}
+
+impl Drop for OwnedTask {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}

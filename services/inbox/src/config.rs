@@ -16,6 +16,9 @@ pub struct Config {
     pub ticketing_timeout: Duration,
     /// Longest wait between attempts to reach ticketing's event stream.
     pub max_reconnect_backoff: Duration,
+    /// How long the event consumer's lease lasts without renewal: another
+    /// replica takes over this long after the holder dies.
+    pub lease_ttl: Duration,
     /// How often a WatchConversations stream looks for changes made by
     /// other replicas.
     pub stream_poll_interval: Duration,
@@ -58,6 +61,7 @@ impl Config {
                 "INBOX_MAX_RECONNECT_BACKOFF",
                 Duration::from_secs(10),
             )?,
+            lease_ttl: config::duration_or(source, "INBOX_LEASE_TTL", Duration::from_secs(5))?,
             stream_poll_interval: config::duration_or(
                 source,
                 "INBOX_STREAM_POLL_INTERVAL",

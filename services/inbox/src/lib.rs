@@ -8,7 +8,7 @@ pub mod config;
 pub mod convert;
 pub mod store;
 
-use kit::shutdown::Draining;
+use kit::shutdown::{Draining, OwnedTask};
 use proto::inbox::v1::inbox_service_server::InboxServiceServer;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
@@ -68,10 +68,10 @@ pub async fn run(
         url: ticketing_url.clone(),
         source,
     })?;
-    let consumer = tokio::spawn(app::consumer::run(app.clone(), draining.clone()));
-    let deliverer = tokio::spawn(app::outbox::run(app.clone(), draining.clone()));
-    let purge = tokio::spawn(purge_loop(app.clone(), draining.clone()));
-    tokio::spawn(kit::db::relay_notifications(
+    let consumer = OwnedTask::spawn(app::consumer::run(app.clone(), draining.clone()));
+    let deliverer = OwnedTask::spawn(app::outbox::run(app.clone(), draining.clone()));
+    let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
+    let relay = OwnedTask::spawn(kit::db::relay_notifications(
         app.db.clone(),
         store::changes::CHANGES_CHANNEL,
         app.changes.clone(),
@@ -94,14 +94,13 @@ pub async fn run(
         draining,
     )
     .await;
-    for (task, handle) in [
+    for (name, task) in [
         ("event consumer", consumer),
         ("outbox deliverer", deliverer),
         ("purge", purge),
+        ("notification relay", relay),
     ] {
-        if let Err(err) = handle.await {
-            tracing::error!(%err, task, "background task panicked");
-        }
+        task.join(name).await;
     }
     served?;
     tracing::info!("inbox stopped");

@@ -11,7 +11,7 @@ pub mod stream;
 
 use std::sync::Arc;
 
-use kit::shutdown::Draining;
+use kit::shutdown::{Draining, OwnedTask};
 use proto::ticketing::v1::ticketing_service_server::TicketingServiceServer;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
@@ -64,8 +64,8 @@ pub async fn run(
         config: Arc::new(config.clone()),
         signal: app::EventSignal::default(),
     };
-    let purge = tokio::spawn(purge_loop(app.clone(), draining.clone()));
-    tokio::spawn(kit::db::relay_notifications(
+    let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
+    let relay = OwnedTask::spawn(kit::db::relay_notifications(
         app.db.clone(),
         app::EVENTS_CHANNEL,
         app.signal.clone(),
@@ -81,9 +81,8 @@ pub async fn run(
         "ticketing serving"
     );
     kit::server::serve(listener, routes, health, &config.limits, draining).await?;
-    if let Err(err) = purge.await {
-        tracing::error!(%err, "purge task panicked");
-    }
+    purge.join("purge").await;
+    relay.join("notification relay").await;
     tracing::info!("ticketing stopped");
     Ok(())
 }

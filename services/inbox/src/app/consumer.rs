@@ -11,7 +11,7 @@ use sea_orm::TransactionTrait;
 use tokio_stream::StreamExt;
 
 use super::{App, apply};
-use crate::store::queries;
+use crate::store::{lease, queries};
 
 /// What happened to one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +23,35 @@ pub enum Applied {
     Fenced,
 }
 
-/// Runs until draining starts. Never gives up on ticketing: it retries with
-/// capped exponential backoff and jitter.
+/// The lease that makes one replica the consumer.
+pub const LEASE: &str = "event-consumer";
+
+/// Runs until draining starts. Only the replica holding the lease consumes;
+/// the others stand by and take over when it stops renewing. Never gives up
+/// on ticketing: it retries with capped exponential backoff and jitter.
 pub async fn run(app: App, mut draining: Draining) {
     let mut backoff = Backoff::new(app.config.max_reconnect_backoff);
+    let ttl = app.config.lease_ttl;
     loop {
         if draining.is_draining() {
+            let _ = lease::release(&app.db, LEASE, &app.instance).await;
             return;
+        }
+        match lease::acquire(&app.db, LEASE, &app.instance, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(ttl / 3) => continue,
+                    _ = draining.wait() => return,
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot read the consumer lease");
+                tokio::select! {
+                    _ = tokio::time::sleep(ttl / 3) => continue,
+                    _ = draining.wait() => return,
+                }
+            }
         }
         match follow(&app, &mut draining, &mut backoff).await {
             Ok(()) => {}
@@ -49,6 +71,8 @@ enum FollowError {
     Status(#[from] tonic::Status),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    #[error("another replica took over the consumer lease")]
+    LeaseLost,
 }
 
 async fn follow(
@@ -77,9 +101,16 @@ async fn follow(
         .into_inner();
     tracing::info!(ticketing = %app.config.ticketing_url, "following ticketing events");
     backoff.reset();
+    let mut renew = tokio::time::interval(app.config.lease_ttl / 3);
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
+            _ = renew.tick() => {
+                if !lease::acquire(&app.db, LEASE, &app.instance, app.config.lease_ttl).await? {
+                    return Err(FollowError::LeaseLost);
+                }
+                continue;
+            }
             _ = draining.wait() => return Ok(()),
         };
         let Some(message) = message else {

@@ -33,6 +33,8 @@ pub struct App {
     pub changes: kit::signal::CommitSignal,
     /// Wakes the outbox deliverer when a report is queued.
     pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// This process, as a lease holder among replicas.
+    pub instance: String,
 }
 
 impl App {
@@ -49,6 +51,7 @@ impl App {
             ticketing: TicketingServiceClient::new(channel),
             changes: Default::default(),
             outbox_ready: Default::default(),
+            instance: kit::new_id(),
         })
     }
 

@@ -212,3 +212,23 @@ pub mod displayed_properties {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Who runs a singleton role (the event consumer, the outbox deliverer)
+/// among inbox replicas sharing the database, until when.
+pub mod lease {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub holder: String,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

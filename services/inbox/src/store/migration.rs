@@ -168,6 +168,15 @@ impl MigrationTrait for Initial {
         .await?;
         m.create_table(
             Table::create()
+                .table("leases")
+                .col(string("name").primary_key())
+                .col(string("holder"))
+                .col(big_integer("expires_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
                 .table("displayed_properties")
                 .col(string("account_id"))
                 .col(string("user_id"))
@@ -181,6 +190,7 @@ impl MigrationTrait for Initial {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            "leases",
             "displayed_properties",
             "change_heads",
             "conversation_changes",

@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod entities;
+pub mod lease;
 pub mod migration;
 pub mod queries;
 
