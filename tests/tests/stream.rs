@@ -237,3 +237,188 @@ async fn a_replica_takes_over_consuming_when_the_consuming_inbox_dies() {
     );
     stack.stop().await;
 }
+
+fn prune_at_once(config: &mut ticketing::Config) {
+    config.event_retention = Duration::ZERO;
+    config.consumer_ttl = Duration::ZERO;
+    config.purge_interval = Duration::from_millis(200);
+}
+
+#[tokio::test]
+async fn an_expired_cursor_is_refused_and_the_inbox_resynchronises_from_a_snapshot() {
+    let mut stack = Stack::start_with(prune_at_once, |_| {}).await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let conversation = conversation(&stack, &account, "Pruned", "p@example.com").await;
+    stack.crash_inbox().await;
+
+    // While no inbox consumes, a ticket is made for the conversation and its
+    // events are pruned.
+    let mut ticketing = stack.ticketing().await;
+    let ticket = ticketing
+        .create_ticket(as_user(
+            &account,
+            "x",
+            tpb::CreateTicketRequest {
+                conversation: Some(tpb::ConversationSnapshot {
+                    id: conversation.id.clone(),
+                    subject: conversation.subject.clone(),
+                    contact_id: conversation.contact_id.clone(),
+                    owner_id: String::new(),
+                    open: true,
+                    trashed: false,
+                    version: conversation.version,
+                }),
+                surface: tpb::Surface::Inbox as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("create ticket")
+        .into_inner();
+    let from_start = tpb::WatchEventsRequest {
+        cursors: vec![tpb::AccountCursor {
+            account_id: account.clone(),
+            after_sequence: 0,
+        }],
+        all_accounts: false,
+    };
+    let refused = eventually("the events to be pruned", || {
+        let mut ticketing = ticketing.clone();
+        let request = as_user(&account, "x", from_start.clone());
+        async move { ticketing.watch_events(request).await.err() }
+    })
+    .await;
+    assert_eq!(refused.code(), tonic::Code::OutOfRange);
+    assert_eq!(reason(&refused), "CURSOR_EXPIRED");
+
+    // A restarted inbox finds its cursor expired and resynchronises.
+    let restarted = stack.start_inbox_replica(|_| {}).await;
+    let inbox =
+        proto::inbox::v1::inbox_service_client::InboxServiceClient::new(channel(restarted).await);
+    let context = |inbox: &proto::inbox::v1::inbox_service_client::InboxServiceClient<_>| {
+        let mut inbox = inbox.clone();
+        let request = as_user(
+            &account,
+            "x",
+            proto::inbox::v1::GetConversationContextRequest {
+                conversation_id: conversation.id.clone(),
+                ..Default::default()
+            },
+        );
+        async move {
+            inbox
+                .get_conversation_context(request)
+                .await
+                .ok()?
+                .into_inner()
+                .ticket?
+                .ticket
+        }
+    };
+    let seen = eventually("the snapshot to reach the inbox", || context(&inbox)).await;
+    assert_eq!(seen.id, ticket.id);
+    assert_eq!(seen.conversation_ids, vec![conversation.id.clone()]);
+
+    // And it keeps following afterwards.
+    ticketing
+        .update_ticket(as_user(
+            &account,
+            "x",
+            tpb::UpdateTicketRequest {
+                ticket: Some(tpb::Ticket {
+                    id: ticket.id.clone(),
+                    name: "Renamed after the resync".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["name".into()],
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("rename");
+    eventually("the rename to reach the inbox", || async {
+        context(&inbox)
+            .await
+            .filter(|t| t.name == "Renamed after the resync")
+    })
+    .await;
+    stack.stop().await;
+}
+
+fn prune_but_respect_consumers(config: &mut ticketing::Config) {
+    config.event_retention = Duration::ZERO;
+    config.purge_interval = Duration::from_millis(200);
+}
+
+#[tokio::test]
+async fn pruning_never_passes_what_a_known_consumer_has_not_acknowledged() {
+    let stack = Stack::start_with(prune_but_respect_consumers, |_| {}).await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let mut ticketing = stack.ticketing().await;
+    let slow = |after: i64| tpb::AcknowledgeEventsRequest {
+        consumer: "slow-report".into(),
+        cursors: vec![tpb::AccountCursor {
+            account_id: account.clone(),
+            after_sequence: after,
+        }],
+    };
+    ticketing
+        .acknowledge_events(as_service("reports", slow(1)))
+        .await
+        .expect("acknowledge");
+    let conversation = conversation(&stack, &account, "Kept", "k@example.com").await;
+    let ticket = ticket_for(&stack, &account, &conversation.id).await;
+    let closed = stage_id(&stack, &account, "Closed").await;
+    ticketing
+        .update_ticket(as_user(
+            &account,
+            "x",
+            move_to_stage(&ticket.id, &closed, ""),
+        ))
+        .await
+        .expect("close");
+    let watch_from = |after: i64| {
+        as_user(
+            &account,
+            "x",
+            tpb::WatchEventsRequest {
+                cursors: vec![tpb::AccountCursor {
+                    account_id: account.clone(),
+                    after_sequence: after,
+                }],
+                all_accounts: false,
+            },
+        )
+    };
+    // Event 1 goes (the slow consumer has it); event 2 on must stay.
+    eventually("event 1 to be pruned", || {
+        let mut ticketing = ticketing.clone();
+        let request = watch_from(0);
+        async move { ticketing.watch_events(request).await.err() }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut stream = ticketing
+        .watch_events(watch_from(1))
+        .await
+        .expect("cursor 1 is still good")
+        .into_inner();
+    match stream.next().await.unwrap().unwrap().kind {
+        Some(tpb::watch_events_response::Kind::Event(event)) => assert_eq!(event.sequence, 2),
+        other => panic!("expected event 2, got {other:?}"),
+    }
+    // Once the slow consumer acknowledges more, more may go.
+    ticketing
+        .acknowledge_events(as_service("reports", slow(3)))
+        .await
+        .expect("acknowledge");
+    eventually("events up to 3 to be pruned", || {
+        let mut ticketing = ticketing.clone();
+        let request = watch_from(2);
+        async move { ticketing.watch_events(request).await.err() }
+    })
+    .await;
+    stack.stop().await;
+}

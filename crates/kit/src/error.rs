@@ -35,6 +35,8 @@ pub enum ApiError {
     OutOfRange {
         reason: &'static str,
         message: String,
+        /// ErrorInfo metadata, e.g. the account and sequence a cursor expired at.
+        metadata: Vec<(String, String)>,
     },
     #[error("{0}")]
     Unauthenticated(String),
@@ -139,9 +141,11 @@ impl From<ApiError> for Status {
             ApiError::Aborted { reason, message } => {
                 Status::with_error_details(Code::Aborted, message, info(reason, vec![]))
             }
-            ApiError::OutOfRange { reason, message } => {
-                Status::with_error_details(Code::OutOfRange, message, info(reason, vec![]))
-            }
+            ApiError::OutOfRange {
+                reason,
+                message,
+                metadata,
+            } => Status::with_error_details(Code::OutOfRange, message, info(reason, metadata)),
             ApiError::Unauthenticated(message) => Status::unauthenticated(message),
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::Unavailable(message) => Status::unavailable(message),

@@ -16,8 +16,13 @@ pub struct Config {
     pub stream: StreamConfig,
     /// How long trashed tickets stay restorable before the purge (R9).
     pub trash_retention: Duration,
-    /// How often the purge looks for expired trash.
+    /// How often the purge looks for expired trash and prunable events.
     pub purge_interval: Duration,
+    /// How long events are kept (never past what a known consumer has not
+    /// acknowledged).
+    pub event_retention: Duration,
+    /// A consumer not heard from for this long no longer holds events back.
+    pub consumer_ttl: Duration,
     pub limits: kit::server::Limits,
 }
 
@@ -72,6 +77,16 @@ impl Config {
             trash_retention: config::duration_or(
                 source,
                 "TRASH_RETENTION",
+                Duration::from_secs(30 * 86_400),
+            )?,
+            event_retention: config::duration_or(
+                source,
+                "TICKETING_EVENT_RETENTION",
+                Duration::from_secs(7 * 86_400),
+            )?,
+            consumer_ttl: config::duration_or(
+                source,
+                "TICKETING_CONSUMER_TTL",
                 Duration::from_secs(30 * 86_400),
             )?,
             purge_interval: config::duration_or(

@@ -87,7 +87,8 @@ pub async fn run(
     Ok(())
 }
 
-/// R9: removes expired trash every `purge_interval` until draining.
+/// R9: removes expired trash, and prunes the event log, every
+/// `purge_interval` until draining.
 async fn purge_loop(app: app::App, mut draining: Draining) {
     let interval = app.config.purge_interval;
     loop {
@@ -99,6 +100,11 @@ async fn purge_loop(app: app::App, mut draining: Draining) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired trash"),
             Err(err) => tracing::warn!(%err, "purge failed; retrying next round"),
+        }
+        match app.prune_events().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned events past their retention"),
+            Err(err) => tracing::warn!(%err, "event pruning failed; retrying next round"),
         }
     }
 }

@@ -10,7 +10,10 @@ use proto::ticketing::v1 as pb;
 use tokio::time::Instant;
 use tonic::Status;
 
-use crate::{app::App, store::events};
+use crate::{
+    app::App,
+    store::{event_head, events},
+};
 
 /// Events read per query; a consumer far behind catches up in batches.
 const BATCH: u64 = 500;
@@ -67,7 +70,11 @@ pub async fn watch(
             cursors.entry(account.clone()).or_insert(0);
         }
     }
-    let heads: BTreeMap<String, i64> = read_heads(&app, &scope).await?.into_iter().collect();
+    let rows = read_heads(&app, &scope).await?;
+    let heads: BTreeMap<String, i64> = rows
+        .iter()
+        .map(|h| (h.account_id.clone(), h.last_sequence))
+        .collect();
     for (account, after) in &cursors {
         let head = heads.get(account).copied().unwrap_or(0);
         if *after > head {
@@ -76,7 +83,17 @@ pub async fn watch(
                 message: format!(
                     "cursor {after} of account {account} is ahead of the log's head {head}"
                 ),
+                metadata: vec![
+                    ("account_id".into(), account.clone()),
+                    ("head".into(), head.to_string()),
+                ],
             });
+        }
+    }
+    for row in &rows {
+        let after = cursors.get(&row.account_id).copied().unwrap_or(0);
+        if after < row.pruned_through {
+            return Err(expired(&row.account_id, after, row.pruned_through));
         }
     }
     let (tx, rx) = kit::stream::channel(BUFFER, app.config.stream.stall_limit);
@@ -91,10 +108,26 @@ pub async fn watch(
     Ok(rx)
 }
 
-async fn read_heads(app: &App, scope: &Scope) -> Result<Vec<(String, i64)>, sea_orm::DbErr> {
+async fn read_heads(app: &App, scope: &Scope) -> Result<Vec<event_head::Model>, sea_orm::DbErr> {
     match scope {
-        Scope::All => events::heads(&app.db, None).await,
-        Scope::Accounts(accounts) => events::heads(&app.db, Some(accounts)).await,
+        Scope::All => events::head_rows(&app.db, None).await,
+        Scope::Accounts(accounts) => events::head_rows(&app.db, Some(accounts)).await,
+    }
+}
+
+/// A cursor before the oldest retained event: the consumer must resync from
+/// a snapshot, then resume from `pruned_through`.
+fn expired(account_id: &str, after: i64, pruned_through: i64) -> ApiError {
+    ApiError::OutOfRange {
+        reason: "CURSOR_EXPIRED",
+        message: format!(
+            "events of account {account_id} up to {pruned_through} were pruned; cursor {after} has expired: \
+             resynchronise from a snapshot and resume from {pruned_through}"
+        ),
+        metadata: vec![
+            ("account_id".into(), account_id.to_owned()),
+            ("pruned_through".into(), pruned_through.to_string()),
+        ],
     }
 }
 
@@ -138,10 +171,15 @@ impl Watcher {
                 Err(err) => return Stop::Failed(Status::from(ApiError::from(err))),
             };
             let mut behind = false;
-            for (account, head) in &heads {
+            for row in &heads {
+                let (account, head) = (&row.account_id, &row.last_sequence);
                 let after = *self.cursors.entry(account.clone()).or_insert(0);
                 if *head <= after {
                     continue;
+                }
+                // Pruned under a watcher that fell that far behind.
+                if after < row.pruned_through {
+                    return Stop::Failed(expired(account, after, row.pruned_through).into());
                 }
                 let batch = match events::read_after(&self.app.db, account, after, BATCH).await {
                     Ok(batch) => batch,
@@ -166,9 +204,9 @@ impl Watcher {
                 let progress = pb::Progress {
                     heads: heads
                         .iter()
-                        .map(|(account_id, head)| pb::AccountCursor {
-                            account_id: account_id.clone(),
-                            after_sequence: *head,
+                        .map(|row| pb::AccountCursor {
+                            account_id: row.account_id.clone(),
+                            after_sequence: row.last_sequence,
                         })
                         .collect(),
                 };

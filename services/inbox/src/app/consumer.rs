@@ -73,6 +73,8 @@ enum FollowError {
     Database(#[from] sea_orm::DbErr),
     #[error("another replica took over the consumer lease")]
     LeaseLost,
+    #[error("account {0} was resynchronised from a snapshot after its cursor expired")]
+    Resynchronised(String),
 }
 
 async fn follow(
@@ -93,15 +95,14 @@ async fn follow(
         all_accounts: true,
     });
     kit::identity::Caller::default().forward(super::SERVICE_IDENTITY, request.metadata_mut());
-    let mut stream = app
-        .ticketing
-        .clone()
-        .watch_events(request)
-        .await?
-        .into_inner();
+    let mut stream = match app.ticketing.clone().watch_events(request).await {
+        Ok(stream) => stream.into_inner(),
+        Err(status) => return Err(resync_if_expired(app, status).await),
+    };
     tracing::info!(ticketing = %app.config.ticketing_url, "following ticketing events");
     backoff.reset();
     let mut renew = tokio::time::interval(app.config.lease_ttl / 3);
+    let mut ack = tokio::time::interval(ACK_INTERVAL);
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
@@ -111,12 +112,20 @@ async fn follow(
                 }
                 continue;
             }
+            _ = ack.tick() => {
+                acknowledge(app).await;
+                continue;
+            }
             _ = draining.wait() => return Ok(()),
         };
         let Some(message) = message else {
             return Ok(());
         };
-        match message?.kind {
+        let message = match message {
+            Ok(message) => message,
+            Err(status) => return Err(resync_if_expired(app, status).await),
+        };
+        match message.kind {
             Some(tpb::watch_events_response::Kind::Event(event)) => {
                 let sequence = event.sequence;
                 let account_id = event.account_id.clone();
@@ -126,6 +135,50 @@ async fn follow(
             Some(tpb::watch_events_response::Kind::Progress(_)) | None => {}
         }
     }
+}
+
+/// How often the consumer tells ticketing how far it has applied events.
+const ACK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The name this consumer acknowledges under.
+pub const CONSUMER: &str = "inbox";
+
+/// Tells ticketing how far each account's events were applied, so pruning
+/// never passes them (best effort: the next tick retries).
+async fn acknowledge(app: &App) {
+    let cursors = match queries::cursors(&app.db).await {
+        Ok(cursors) => cursors,
+        Err(err) => {
+            tracing::debug!(%err, "cannot read cursors to acknowledge");
+            return;
+        }
+    };
+    let mut request = tonic::Request::new(tpb::AcknowledgeEventsRequest {
+        consumer: CONSUMER.into(),
+        cursors: cursors
+            .into_iter()
+            .map(|c| tpb::AccountCursor {
+                account_id: c.account_id,
+                after_sequence: c.last_sequence,
+            })
+            .collect(),
+    });
+    kit::identity::Caller::default().forward(super::SERVICE_IDENTITY, request.metadata_mut());
+    if let Err(status) = app.ticketing.clone().acknowledge_events(request).await {
+        tracing::debug!(code = ?status.code(), "acknowledgement not delivered");
+    }
+}
+
+/// On CURSOR_EXPIRED, resynchronises that account from a snapshot; either
+/// way the stream is then reopened.
+async fn resync_if_expired(app: &App, status: tonic::Status) -> FollowError {
+    if let Some((account_id, pruned_through)) = super::resync::expired_cursor(&status) {
+        match app.resync_account(&account_id, pruned_through).await {
+            Ok(_) => return FollowError::Resynchronised(account_id),
+            Err(err) => return FollowError::Status(err),
+        }
+    }
+    FollowError::Status(status)
 }
 
 /// Applies one event and advances its account's cursor in one transaction.

@@ -7,6 +7,7 @@ mod context;
 mod conversations;
 mod mutate;
 pub mod outbox;
+mod resync;
 mod tickets;
 pub mod watch;
 

@@ -31,6 +31,7 @@ pub async fn watch(
         return Err(ApiError::OutOfRange {
             reason: "CURSOR_AHEAD",
             message: format!("cursor {after} is ahead of the head {head}"),
+            metadata: vec![("head".into(), head.to_string())],
         });
     }
     let (tx, rx) = kit::stream::channel(BUFFER, app.config.stream_stall_limit);

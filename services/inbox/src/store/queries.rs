@@ -274,3 +274,28 @@ pub async fn find_conversation_for_update(
         .one(conn)
         .await
 }
+
+/// Moves an account's cursor forward to `to` (never back), after a resync.
+pub async fn raise_cursor(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    to: i64,
+) -> Result<(), DbErr> {
+    use event_cursor::Column as C;
+    let higher = Expr::col((event_cursor::Entity, C::LastSequence))
+        .lt(Expr::col((Alias::new("excluded"), C::LastSequence)));
+    event_cursor::Entity::insert(event_cursor::ActiveModel {
+        account_id: Set(account_id.to_owned()),
+        last_sequence: Set(to),
+        updated_at: Set(kit::time::now_micros()),
+    })
+    .on_conflict(
+        OnConflict::column(C::AccountId)
+            .update_columns([C::LastSequence, C::UpdatedAt])
+            .action_and_where(higher)
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}

@@ -229,6 +229,25 @@ impl TicketingService for Api {
         Ok(Response::new(stream))
     }
 
+    async fn acknowledge_events(
+        &self,
+        request: Request<pb::AcknowledgeEventsRequest>,
+    ) -> Reply<pb::AcknowledgeEventsResponse> {
+        let caller = Caller::from_metadata(request.metadata());
+        let request = request.into_inner();
+        let consumer = kit::validate::id(&request.consumer, "consumer")?;
+        let mut cursors = Vec::with_capacity(request.cursors.len());
+        for (i, cursor) in request.cursors.into_iter().enumerate() {
+            let account =
+                kit::validate::id(&cursor.account_id, &format!("cursors[{i}].account_id"))?;
+            cursors.push((account, cursor.after_sequence));
+        }
+        self.app
+            .acknowledge_events(&caller, &consumer, cursors)
+            .await?;
+        Ok(Response::new(pb::AcknowledgeEventsResponse {}))
+    }
+
     async fn list_history(
         &self,
         request: Request<pb::ListHistoryRequest>,

@@ -7,6 +7,7 @@ mod history;
 pub mod notify;
 mod pipelines;
 mod properties;
+mod retention;
 mod tickets;
 mod trash;
 mod update;

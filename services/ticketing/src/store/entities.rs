@@ -186,6 +186,29 @@ pub mod event_head {
         #[sea_orm(primary_key, auto_increment = false)]
         pub account_id: String,
         pub last_sequence: i64,
+        /// Events up to here were pruned; a cursor below it has expired.
+        pub pruned_through: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// How far each durable consumer acknowledged each account's events.
+pub mod event_consumer {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "event_consumers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub consumer: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        pub acked_sequence: i64,
+        pub updated_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -176,10 +176,24 @@ pub async fn create_head(conn: &impl ConnectionTrait, account_id: &str) -> Resul
     event_head::Entity::insert(event_head::ActiveModel {
         account_id: Set(account_id.to_owned()),
         last_sequence: Set(0),
+        pruned_through: Set(0),
     })
     .exec(conn)
     .await
     .map(|_| ())
+}
+
+/// The head row of each account (all accounts when `only` is `None`): the
+/// last committed sequence and how far the log was pruned.
+pub async fn head_rows(
+    conn: &impl ConnectionTrait,
+    only: Option<&[String]>,
+) -> Result<Vec<event_head::Model>, DbErr> {
+    let mut query = event_head::Entity::find();
+    if let Some(accounts) = only {
+        query = query.filter(event_head::Column::AccountId.is_in(accounts.iter().cloned()));
+    }
+    query.all(conn).await
 }
 
 /// The last committed sequence of each account (all accounts when `only` is
@@ -188,12 +202,7 @@ pub async fn heads(
     conn: &impl ConnectionTrait,
     only: Option<&[String]>,
 ) -> Result<Vec<(String, i64)>, DbErr> {
-    let mut query = event_head::Entity::find();
-    if let Some(accounts) = only {
-        query = query.filter(event_head::Column::AccountId.is_in(accounts.iter().cloned()));
-    }
-    Ok(query
-        .all(conn)
+    Ok(head_rows(conn, only)
         .await?
         .into_iter()
         .map(|h| (h.account_id, h.last_sequence))

@@ -168,6 +168,18 @@ impl MigrationTrait for Initial {
                 .table("event_heads")
                 .col(string("account_id").primary_key())
                 .col(big_integer("last_sequence"))
+                .col(big_integer("pruned_through").default(0))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("event_consumers")
+                .col(string("consumer"))
+                .col(string("account_id"))
+                .col(big_integer("acked_sequence"))
+                .col(big_integer("updated_at"))
+                .primary_key(Index::create().col("consumer").col("account_id"))
                 .to_owned(),
         )
         .await
@@ -175,6 +187,7 @@ impl MigrationTrait for Initial {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            "event_consumers",
             "event_heads",
             "events",
             "property_definitions",

@@ -5,5 +5,6 @@ pub mod entities;
 pub mod events;
 pub mod migration;
 pub mod queries;
+pub mod retention;
 
 pub use entities::*;
