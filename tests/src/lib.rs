@@ -118,6 +118,11 @@ impl Stack {
         }
     }
 
+    /// The inbox's database, for tests that run inbox processes on it.
+    pub fn inbox_database_url(&self) -> &str {
+        self.inbox_db.url()
+    }
+
     /// Ticketing's database, for tests that write to it directly.
     pub fn ticketing_database_url(&self) -> &str {
         self.ticketing_db.url()
