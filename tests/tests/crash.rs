@@ -94,7 +94,11 @@ async fn the_inbox_killed_again_and_again_applies_every_event_exactly_once() {
         // Load: every ticket flips between closed and open a few times.
         for _ in 0..3 {
             for (i, ticket) in tickets.iter().enumerate() {
-                let target = if moves[i].is_multiple_of(2) { &closed } else { &open };
+                let target = if moves[i].is_multiple_of(2) {
+                    &closed
+                } else {
+                    &open
+                };
                 ticketing
                     .update_ticket(as_user(
                         &account,

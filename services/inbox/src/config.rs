@@ -10,7 +10,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub db_max_connections: u32,
-    /// Where ticketing listens.
+    /// Where ticketing listens: one URL, or several (replicas) separated by
+    /// commas, balanced with dead ones passed over.
     pub ticketing_url: String,
     /// Deadline of each call to ticketing.
     pub ticketing_timeout: Duration,
@@ -39,11 +40,14 @@ impl Config {
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let ticketing_url =
             config::string_or(source, "INBOX_TICKETING_URL", "http://127.0.0.1:50052");
-        if !(ticketing_url.starts_with("http://") || ticketing_url.starts_with("https://")) {
+        let well_formed = ticketing_url
+            .split(',')
+            .all(|url| url.trim().starts_with("http://") || url.trim().starts_with("https://"));
+        if !well_formed {
             return Err(ConfigError {
                 key: "INBOX_TICKETING_URL".into(),
                 value: ticketing_url,
-                reason: "expected an http:// or https:// URL".into(),
+                reason: "expected http:// or https:// URLs, separated by commas".into(),
             });
         }
         Ok(Self {

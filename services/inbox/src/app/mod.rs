@@ -41,11 +41,22 @@ pub struct App {
 impl App {
     pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, tonic::transport::Error> {
         // Lazy: the inbox starts and serves while ticketing is down, and
-        // the channel reconnects by itself when ticketing returns.
-        let channel = Endpoint::from_shared(config.ticketing_url.clone())?
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .connect_lazy();
+        // the channel reconnects by itself when ticketing returns. Several
+        // addresses (replicas) are balanced; a dead one is passed over.
+        let endpoints = config
+            .ticketing_url
+            .split(',')
+            .map(|url| {
+                Endpoint::from_shared(url.trim().to_owned()).map(|e| {
+                    e.connect_timeout(std::time::Duration::from_secs(2))
+                        .tcp_nodelay(true)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let channel = match endpoints.as_slice() {
+            [single] => single.connect_lazy(),
+            _ => Channel::balance_list(endpoints.into_iter()),
+        };
         Ok(Self {
             db,
             config: Arc::new(config),
