@@ -48,6 +48,22 @@ where
     }
 }
 
+/// A secret setting: read from the file named by `<KEY>_FILE` (a mounted
+/// Kubernetes Secret) when that is set, else from `<KEY>`, else `default`.
+pub fn secret_or(source: &dyn Source, key: &str, default: &str) -> Result<String, ConfigError> {
+    let file_key = format!("{key}_FILE");
+    match source.get(&file_key) {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(|text| text.trim().to_owned())
+            .map_err(|err| ConfigError {
+                key: file_key,
+                value: path,
+                reason: format!("cannot read it: {err}"),
+            }),
+        None => Ok(string_or(source, key, default)),
+    }
+}
+
 pub fn string_or(source: &dyn Source, key: &str, default: &str) -> String {
     source.get(key).unwrap_or_else(|| default.to_owned())
 }
@@ -110,5 +126,7 @@ mod tests {
         let source: HashMap<String, String> = [("X_PORT".to_owned(), "nope".to_owned())].into();
         let err = parse_or::<u16>(&source, "X_PORT", 1).unwrap_err();
         assert!(err.to_string().contains("X_PORT"), "{err}");
+        let missing: HashMap<String, String> = [("DB_URL_FILE".to_owned(), "/nonexistent/url".to_owned())].into();
+        assert!(secret_or(&missing, "DB_URL", "x").unwrap_err().to_string().contains("DB_URL_FILE"));
     }
 }

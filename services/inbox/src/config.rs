@@ -52,7 +52,7 @@ impl Config {
         }
         Ok(Self {
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
-            database_url: config::string_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url: config::secret_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL)?,
             db_max_connections: config::parse_or(source, "INBOX_DB_MAX_CONNECTIONS", 16)?,
             ticketing_url,
             ticketing_timeout: config::duration_or(
