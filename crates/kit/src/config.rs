@@ -126,7 +126,13 @@ mod tests {
         let source: HashMap<String, String> = [("X_PORT".to_owned(), "nope".to_owned())].into();
         let err = parse_or::<u16>(&source, "X_PORT", 1).unwrap_err();
         assert!(err.to_string().contains("X_PORT"), "{err}");
-        let missing: HashMap<String, String> = [("DB_URL_FILE".to_owned(), "/nonexistent/url".to_owned())].into();
-        assert!(secret_or(&missing, "DB_URL", "x").unwrap_err().to_string().contains("DB_URL_FILE"));
+        let missing: HashMap<String, String> =
+            [("DB_URL_FILE".to_owned(), "/nonexistent/url".to_owned())].into();
+        assert!(
+            secret_or(&missing, "DB_URL", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("DB_URL_FILE")
+        );
     }
 }

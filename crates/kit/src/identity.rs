@@ -85,7 +85,9 @@ impl Caller {
             put(USER_HEADER, user);
         }
         put(SERVICE_HEADER, service);
-        for (key, value) in &self.trace_context {
+        // Our own span's context when tracing is on, so the callee's span is
+        // a child of ours; the caller's headers otherwise.
+        for (key, value) in &crate::observe::current_trace_context(&self.trace_context) {
             if let (Ok(key), Ok(value)) = (
                 tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
                 MetadataValue::try_from(value.as_str()),

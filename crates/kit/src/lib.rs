@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod identity;
+pub mod observe;
 pub mod paging;
 pub mod server;
 pub mod service;

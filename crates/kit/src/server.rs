@@ -103,7 +103,10 @@ pub async fn serve(
     mut draining: Draining,
 ) -> Result<(), ServeError> {
     let mut drain_started = draining.clone();
+    let service_name = health.service_name;
     let server = tonic::transport::Server::builder()
+        // Each call runs in a span that continues the caller's W3C trace.
+        .trace_fn(crate::observe::server_span)
         // Every call has a deadline, even when the client sets none.
         .timeout(limits.default_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
@@ -111,6 +114,9 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .tcp_nodelay(true)
+        // Outermost, so the duration and status of every call are counted,
+        // refusals by the limits included.
+        .layer(crate::observe::RpcMetricsLayer::new(service_name))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             draining.wait().await;

@@ -62,6 +62,7 @@ pub async fn run(
     let url = kit::db::redacted(&config.database_url);
     migrate(&config).await?;
     let db = connect(&config).await?;
+    kit::observe::observe_pool("inbox", db.clone());
     let ticketing_url = config.ticketing_url.clone();
     let limits = config.limits.clone();
     let app = app::App::new(db, config).map_err(|source| RunError::TicketingUrl {

@@ -51,7 +51,11 @@ impl Config {
         };
         Ok(Self {
             listen: config::addr_or(source, "TICKETING_LISTEN", "127.0.0.1:50052")?,
-            database_url: config::secret_or(source, "TICKETING_DATABASE_URL", DEFAULT_DATABASE_URL)?,
+            database_url: config::secret_or(
+                source,
+                "TICKETING_DATABASE_URL",
+                DEFAULT_DATABASE_URL,
+            )?,
             db_max_connections: config::parse_or(source, "TICKETING_DB_MAX_CONNECTIONS", 16)?,
             help_desk: HelpDeskPolicy {
                 tiers: parse_tiers(source)?,

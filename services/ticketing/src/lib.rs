@@ -59,6 +59,7 @@ pub async fn run(
     let url = kit::db::redacted(&config.database_url);
     migrate(&config).await?;
     let db = connect(&config).await?;
+    kit::observe::observe_pool("ticketing", db.clone());
     let app = app::App {
         db,
         config: Arc::new(config.clone()),

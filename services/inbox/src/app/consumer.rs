@@ -9,6 +9,7 @@ use kit::shutdown::Draining;
 use proto::ticketing::v1 as tpb;
 use sea_orm::TransactionTrait;
 use tokio_stream::StreamExt;
+use tracing::Instrument;
 
 use super::{App, apply};
 use crate::store::{lease, queries};
@@ -101,6 +102,16 @@ async fn follow(
     };
     tracing::info!(ticketing = %app.config.ticketing_url, "following ticketing events");
     backoff.reset();
+    // Where each account stands, for the lag metric (head − applied).
+    let mut applied: std::collections::HashMap<String, i64> = queries::cursors(&app.db)
+        .await?
+        .into_iter()
+        .map(|c| (c.account_id, c.last_sequence))
+        .collect();
+    let lag_gauge = opentelemetry::global::meter("inbox")
+        .u64_gauge("inbox.consumer.lag")
+        .with_description("events committed in ticketing and not yet applied here")
+        .build();
     let mut renew = tokio::time::interval(app.config.lease_ttl / 3);
     let mut ack = tokio::time::interval(ACK_INTERVAL);
     loop {
@@ -129,10 +140,23 @@ async fn follow(
             Some(tpb::watch_events_response::Kind::Event(event)) => {
                 let sequence = event.sequence;
                 let account_id = event.account_id.clone();
-                let outcome = apply_event(app, &event).await?;
+                // The apply continues the trace of the call that caused it.
+                let span = kit::observe::span_from("apply_event", &event.trace_context);
+                let outcome = apply_event(app, &event).instrument(span).await?;
+                applied.insert(account_id.clone(), sequence);
                 tracing::debug!(%account_id, sequence, ?outcome, "event");
             }
-            Some(tpb::watch_events_response::Kind::Progress(_)) | None => {}
+            Some(tpb::watch_events_response::Kind::Progress(progress)) => {
+                let lag: i64 = progress
+                    .heads
+                    .iter()
+                    .map(|h| {
+                        (h.after_sequence - applied.get(&h.account_id).copied().unwrap_or(0)).max(0)
+                    })
+                    .sum();
+                lag_gauge.record(u64::try_from(lag).unwrap_or(0), &[]);
+            }
+            None => {}
         }
     }
 }

@@ -3,7 +3,9 @@
 use kit::{ApiError, identity::Caller};
 
 use super::App;
-use crate::store::{events, retention};
+use sea_orm::{EntityTrait, PaginatorTrait};
+
+use crate::store::{event, events, retention};
 
 impl App {
     pub async fn acknowledge_events(
@@ -40,6 +42,12 @@ impl App {
         for head in events::head_rows(&self.db, None).await? {
             pruned += retention::prune_account(&self.db, &head, cutoff, consumers_since).await?;
         }
+        let retained = event::Entity::find().count(&self.db).await?;
+        opentelemetry::global::meter("ticketing")
+            .u64_gauge("ticketing.events.retained")
+            .with_description("events in the log after pruning")
+            .build()
+            .record(retained, &[]);
         Ok(pruned)
     }
 }

@@ -49,7 +49,7 @@ impl EventBatch {
         mut self,
         trace_context: &std::collections::BTreeMap<String, String>,
     ) -> Self {
-        self.trace_context = trace_context.clone();
+        self.trace_context = kit::observe::current_trace_context(trace_context);
         self
     }
 
