@@ -37,6 +37,12 @@ def environment(container, config_maps, database_dir):
             with open(secret, "w") as f:
                 f.write(f"sqlite://{database_dir}/db.sqlite?mode=rwc")
             env[var["name"]] = secret
+        elif var["name"].endswith("_FILE"):
+            # Any other mounted secret (a signing key, a token): a file of ours.
+            secret = os.path.join(database_dir, var["name"].lower())
+            with open(secret, "w") as f:
+                f.write("check-manifests-secret")
+            env[var["name"]] = secret
         else:
             env[var["name"]] = var["value"]
     # Keep all traffic on this machine: no collector is running here.

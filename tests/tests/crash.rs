@@ -42,6 +42,7 @@ fn start_inbox(stack: &Stack, port: u16) -> Child {
             format!("http://{}", stack.ticketing_addr),
         )
         .env("INBOX_LEASE_TTL", "1s")
+        .env("AUTH_MODE", "development")
         .env("INBOX_MAX_RECONNECT_BACKOFF", "300ms")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

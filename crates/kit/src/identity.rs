@@ -23,6 +23,16 @@ pub struct Caller {
     pub service: Option<String>,
     /// The call's W3C trace context (`traceparent`, `tracestate`), if any.
     pub trace_context: std::collections::BTreeMap<String, String>,
+    /// The end user's verified bearer token, passed on to other services.
+    pub bearer: Option<String>,
+}
+
+/// How a service presents itself when it calls another.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceCredentials {
+    pub name: String,
+    /// Its own bearer token (token mode); `None` in development mode.
+    pub token: Option<String>,
 }
 
 impl Caller {
@@ -47,6 +57,7 @@ impl Caller {
             user_id: read(USER_HEADER),
             service: read(SERVICE_HEADER),
             trace_context,
+            bearer: None,
         }
     }
 
@@ -71,8 +82,28 @@ impl Caller {
         self.service.is_some()
     }
 
+    /// The caller that the authentication interceptor put on the request.
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Self, ApiError> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthenticated("the call was not authenticated".into()))
+    }
+
     /// Passes the end user's identity on to another service, adding ours.
-    pub fn forward(&self, service: &str, metadata: &mut MetadataMap) {
+    pub fn forward(&self, credentials: &ServiceCredentials, metadata: &mut MetadataMap) {
+        let service = credentials.name.as_str();
+        if let Some(token) = &self.bearer
+            && let Ok(value) = MetadataValue::try_from(format!("Bearer {token}"))
+        {
+            metadata.insert(crate::auth::AUTHORIZATION, value);
+        }
+        if let Some(token) = &credentials.token
+            && let Ok(value) = MetadataValue::try_from(format!("Bearer {token}"))
+        {
+            metadata.insert(crate::auth::SERVICE_AUTHORIZATION, value);
+        }
         let mut put = |key: &'static str, value: &str| {
             if let Ok(value) = MetadataValue::try_from(value) {
                 metadata.insert(key, value);

@@ -10,6 +10,9 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::shutdown::Draining;
 
+/// The largest message either service accepts or sends (4 MiB).
+pub const MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
 /// Transport limits, shared by both services.
 #[derive(Debug, Clone)]
 pub struct Limits {

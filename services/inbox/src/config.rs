@@ -32,6 +32,9 @@ pub struct Config {
     /// How often the purge looks for expired trash.
     pub purge_interval: Duration,
     pub limits: kit::server::Limits,
+    pub auth: kit::auth::AuthConfig,
+    /// The inbox's own token for calls to ticketing (token mode).
+    pub service_token: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inbox.db?mode=rwc";
@@ -51,6 +54,11 @@ impl Config {
             });
         }
         Ok(Self {
+            service_token: {
+                let token = config::secret_or(source, "INBOX_SERVICE_TOKEN", "")?;
+                (!token.is_empty()).then_some(token)
+            },
+            auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
             database_url: config::secret_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL)?,
             db_max_connections: config::parse_or(source, "INBOX_DB_MAX_CONNECTIONS", 16)?,
@@ -108,6 +116,7 @@ impl Config {
         let mut config = Self::from_source(&std::collections::HashMap::new())
             .expect("default settings are valid");
         config.database_url = database_url.to_owned();
+        config.auth = kit::auth::AuthConfig::development();
         config.ticketing_url = ticketing_url.to_owned();
         config
     }

@@ -28,6 +28,8 @@ pub enum RunError {
     },
     #[error("serve: {0}")]
     Serve(#[from] kit::server::ServeError),
+    #[error("{0}")]
+    Auth(#[from] kit::config::ConfigError),
 }
 
 /// Runs migrations on the configured database, then exits: for Kubernetes
@@ -58,6 +60,7 @@ pub async fn run(
     listener: TcpListener,
     draining: Draining,
 ) -> Result<(), RunError> {
+    let auth = kit::auth::Authenticator::new(&config.auth)?;
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
     let url = kit::db::redacted(&config.database_url);
     migrate(&config).await?;
@@ -78,8 +81,14 @@ pub async fn run(
         app.changes.clone(),
         draining.clone(),
     ));
-    let service = InboxServiceServer::new(api::Api::new(app, draining.clone()))
-        .max_decoding_message_size(4 * 1024 * 1024);
+    // Every call is authenticated before a handler sees it; health and
+    // reflection stay open for probes and grpcurl.
+    let service = tonic::service::interceptor::InterceptedService::new(
+        InboxServiceServer::new(api::Api::new(app, draining.clone()))
+            .max_decoding_message_size(kit::server::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(kit::server::MAX_MESSAGE_SIZE),
+        kit::auth::interceptor(auth),
+    );
     health.serving().await;
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),

@@ -24,6 +24,7 @@ pub struct Config {
     /// A consumer not heard from for this long no longer holds events back.
     pub consumer_ttl: Duration,
     pub limits: kit::server::Limits,
+    pub auth: kit::auth::AuthConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +51,7 @@ impl Config {
             ..Default::default()
         };
         Ok(Self {
+            auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "TICKETING_LISTEN", "127.0.0.1:50052")?,
             database_url: config::secret_or(
                 source,
@@ -107,6 +109,7 @@ impl Config {
         let mut config = Self::from_source(&std::collections::HashMap::new())
             .expect("default settings are valid");
         config.database_url = database_url.to_owned();
+        config.auth = kit::auth::AuthConfig::development();
         config
     }
 }

@@ -26,6 +26,8 @@ pub enum RunError {
     Database { url: String, source: sea_orm::DbErr },
     #[error("serve: {0}")]
     Serve(#[from] kit::server::ServeError),
+    #[error("{0}")]
+    Auth(#[from] kit::config::ConfigError),
 }
 
 /// Runs migrations on the configured database, then exits: for Kubernetes
@@ -55,6 +57,7 @@ pub async fn run(
     listener: TcpListener,
     draining: Draining,
 ) -> Result<(), RunError> {
+    let auth = kit::auth::Authenticator::new(&config.auth)?;
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
     let url = kit::db::redacted(&config.database_url);
     migrate(&config).await?;
@@ -72,8 +75,14 @@ pub async fn run(
         app.signal.clone(),
         draining.clone(),
     ));
-    let service = TicketingServiceServer::new(api::Api::new(app, draining.clone()))
-        .max_decoding_message_size(4 * 1024 * 1024);
+    // Every call is authenticated before a handler sees it; health and
+    // reflection stay open for probes and grpcurl.
+    let service = tonic::service::interceptor::InterceptedService::new(
+        TicketingServiceServer::new(api::Api::new(app, draining.clone()))
+            .max_decoding_message_size(kit::server::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(kit::server::MAX_MESSAGE_SIZE),
+        kit::auth::interceptor(auth),
+    );
     let routes = routes.add_service(service);
     health.serving().await;
     tracing::info!(

@@ -20,6 +20,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The laptop stack runs in development mode unless told otherwise.
+    let (mut ticketing_config, mut inbox_config) = (ticketing_config, inbox_config);
+    let development = std::env::var("AUTH_MODE").is_err();
+    if development {
+        ticketing_config.auth = kit::auth::AuthConfig::development();
+        inbox_config.auth = kit::auth::AuthConfig::development();
+    }
     let _telemetry = match kit::telemetry::init("devstack") {
         Ok(guard) => guard,
         Err(err) => {
@@ -42,12 +49,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::warn!(
-        "development mode: callers name their account in metadata; never expose these ports"
-    );
+    let hint = if development {
+        "development mode (no tokens): name the caller in metadata, e.g.\n  grpcurl -plaintext -H 'x-account-id: <account id>' -H 'x-user-id: agent-1' …"
+    } else {
+        "token mode: send -H 'authorization: Bearer <jwt>' (docs/security.md)"
+    };
     println!(
-        "\n  ticketing  {}\n  inbox      {}\n\n  try: grpcurl -plaintext -H 'x-account-id: <id>' -H 'x-user-id: agent-1' {} list\n",
-        ticketing_config.listen, inbox_config.listen, inbox_config.listen
+        "\n  ticketing  {}\n  inbox      {}\n\n  {hint}\n",
+        ticketing_config.listen, inbox_config.listen
     );
     let shutdown = Shutdown::new();
     let ticketing = {

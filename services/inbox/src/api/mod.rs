@@ -41,7 +41,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::CreateConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let request_id = std::mem::take(&mut request.request_id);
@@ -56,7 +56,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::GetConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let id = kit::validate::id(&request.get_ref().id, "id")?;
         Ok(Response::new(
             self.app.get_conversation(caller.account()?, &id).await?,
@@ -67,7 +67,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::ListConversationsRequest>,
     ) -> Reply<pb::ListConversationsResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let request = request.get_ref();
         let filter = parse::conversation_filter(request)?;
         let page_size = paging::page_size(request.page_size, "page_size")?;
@@ -80,7 +80,7 @@ impl InboxService for Api {
     }
 
     async fn add_message(&self, request: Request<pb::AddMessageRequest>) -> Reply<pb::Message> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let request_id = std::mem::take(&mut request.request_id);
@@ -95,7 +95,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::ListMessagesRequest>,
     ) -> Reply<pb::ListMessagesResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let request = request.get_ref();
         let conversation_id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let page_size = paging::page_size(request.page_size, "page_size")?;
@@ -111,7 +111,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::AssignConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let request_id = std::mem::take(&mut request.request_id);
@@ -130,7 +130,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::CloseConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let request_id = std::mem::take(&mut request.request_id);
@@ -148,7 +148,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::ReopenConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let request_id = std::mem::take(&mut request.request_id);
@@ -166,7 +166,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::TrashConversationRequest>,
     ) -> Reply<pb::TrashConversationResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let request_id = std::mem::take(&mut request.request_id);
@@ -182,7 +182,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::RestoreConversationRequest>,
     ) -> Reply<pb::RestoreConversationResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let request_id = std::mem::take(&mut request.request_id);
@@ -197,7 +197,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::CreateTicketForConversationRequest>,
     ) -> Reply<pb::CreateTicketForConversationResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         // The client's id goes on to ticketing too, so a retry after the
@@ -228,7 +228,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::UpdateConversationTicketRequest>,
     ) -> Reply<tpb::Ticket> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         if !request.request_id.is_empty() {
             kit::idempotency::validate_request_id(&request.request_id)?;
@@ -244,7 +244,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::AddConversationToTicketRequest>,
     ) -> Reply<pb::AddConversationToTicketResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         caller.account()?;
         let request = request.into_inner();
         if !request.request_id.is_empty() {
@@ -268,7 +268,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::GetConversationContextRequest>,
     ) -> Reply<pb::ConversationContext> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         Ok(Response::new(
             self.app
                 .conversation_context(&caller, request.get_ref())
@@ -280,7 +280,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::GetDisplayedPropertiesRequest>,
     ) -> Reply<pb::DisplayedProperties> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         Ok(Response::new(
             self.app.get_displayed_properties(&caller).await?,
         ))
@@ -290,7 +290,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::SetDisplayedPropertiesRequest>,
     ) -> Reply<pb::DisplayedProperties> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         if !request.request_id.is_empty() {
             kit::idempotency::validate_request_id(&request.request_id)?;
@@ -308,7 +308,7 @@ impl InboxService for Api {
         &self,
         request: Request<pb::WatchConversationsRequest>,
     ) -> Reply<Self::WatchConversationsStream> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let after = request.get_ref().after_sequence;
         let stream =
             crate::app::watch::watch(self.app.clone(), &caller, after, self.draining.clone())

@@ -95,7 +95,7 @@ async fn follow(
         cursors,
         all_accounts: true,
     });
-    kit::identity::Caller::default().forward(super::SERVICE_IDENTITY, request.metadata_mut());
+    kit::identity::Caller::default().forward(&app.credentials, request.metadata_mut());
     let mut stream = match app.ticketing.clone().watch_events(request).await {
         Ok(stream) => stream.into_inner(),
         Err(status) => return Err(resync_if_expired(app, status).await),
@@ -187,7 +187,7 @@ async fn acknowledge(app: &App) {
             })
             .collect(),
     });
-    kit::identity::Caller::default().forward(super::SERVICE_IDENTITY, request.metadata_mut());
+    kit::identity::Caller::default().forward(&app.credentials, request.metadata_mut());
     if let Err(status) = app.ticketing.clone().acknowledge_events(request).await {
         tracing::debug!(code = ?status.code(), "acknowledgement not delivered");
     }

@@ -36,6 +36,8 @@ pub struct App {
     pub outbox_ready: Arc<tokio::sync::Notify>,
     /// This process, as a lease holder among replicas.
     pub instance: String,
+    /// How the inbox presents itself to ticketing.
+    pub credentials: kit::identity::ServiceCredentials,
 }
 
 impl App {
@@ -57,6 +59,10 @@ impl App {
             [single] => single.connect_lazy(),
             _ => Channel::balance_list(endpoints.into_iter()),
         };
+        let credentials = kit::identity::ServiceCredentials {
+            name: SERVICE_IDENTITY.to_owned(),
+            token: config.service_token.clone(),
+        };
         Ok(Self {
             db,
             config: Arc::new(config),
@@ -64,6 +70,7 @@ impl App {
             changes: Default::default(),
             outbox_ready: Default::default(),
             instance: kit::new_id(),
+            credentials,
         })
     }
 
@@ -71,7 +78,7 @@ impl App {
     pub fn to_ticketing<T>(&self, caller: &Caller, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.config.ticketing_timeout);
-        caller.forward(SERVICE_IDENTITY, request.metadata_mut());
+        caller.forward(&self.credentials, request.metadata_mut());
         request
     }
 }

@@ -60,7 +60,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::CreateAccountRequest>,
     ) -> Reply<pb::Account> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
         let key = key(&caller, "CreateAccount", &mut request_id, &request)?;
@@ -69,13 +69,13 @@ impl TicketingService for Api {
     }
 
     async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Reply<pb::Account> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let id = kit::validate::id(&request.get_ref().id, "id")?;
         Ok(Response::new(self.app.get_account(&caller, &id).await?))
     }
 
     async fn create_ticket(&self, request: Request<pb::CreateTicketRequest>) -> Reply<pb::Ticket> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
@@ -92,7 +92,7 @@ impl TicketingService for Api {
     }
 
     async fn get_ticket(&self, request: Request<pb::GetTicketRequest>) -> Reply<pb::Ticket> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let id = kit::validate::id(&request.get_ref().id, "id")?;
         Ok(Response::new(
             self.app.get_ticket(caller.account()?, &id).await?,
@@ -103,7 +103,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::ListTicketsRequest>,
     ) -> Reply<pb::ListTicketsResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let request = request.get_ref();
         let filter = parse::ticket_filter(request)?;
         let page_size = paging::page_size(request.page_size, "page_size")?;
@@ -116,7 +116,7 @@ impl TicketingService for Api {
     }
 
     async fn update_ticket(&self, request: Request<pb::UpdateTicketRequest>) -> Reply<pb::Ticket> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
@@ -131,7 +131,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::AssociateConversationRequest>,
     ) -> Reply<pb::Ticket> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
@@ -159,7 +159,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::DeleteTicketRequest>,
     ) -> Reply<pb::DeleteTicketResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
@@ -178,7 +178,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::UndeleteTicketRequest>,
     ) -> Reply<pb::UndeleteTicketResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
@@ -194,7 +194,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::NotifyConversationChangedRequest>,
     ) -> Reply<pb::NotifyConversationChangedResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
@@ -218,7 +218,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Reply<Self::WatchEventsStream> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let stream = stream::watch(
             self.app.clone(),
             &caller,
@@ -233,7 +233,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::AcknowledgeEventsRequest>,
     ) -> Reply<pb::AcknowledgeEventsResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let consumer = kit::validate::id(&request.consumer, "consumer")?;
         let mut cursors = Vec::with_capacity(request.cursors.len());
@@ -252,7 +252,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::ListHistoryRequest>,
     ) -> Reply<pb::ListHistoryResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         Ok(Response::new(
             self.app
                 .list_history(caller.account()?, request.get_ref())
@@ -264,7 +264,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::ListPipelinesRequest>,
     ) -> Reply<pb::ListPipelinesResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let request = request.get_ref();
         let page_size = paging::page_size(request.page_size, "page_size")?;
         let after = paging::decode_token(&request.page_token, "page_token")?;
@@ -279,7 +279,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::CreatePipelineRequest>,
     ) -> Reply<pb::Pipeline> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
@@ -300,7 +300,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::ListPropertyDefinitionsRequest>,
     ) -> Reply<pb::ListPropertyDefinitionsResponse> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let request = request.get_ref();
         let page_size = paging::page_size(request.page_size, "page_size")?;
         let after = paging::decode_token(&request.page_token, "page_token")?;
@@ -315,7 +315,7 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::CreatePropertyDefinitionRequest>,
     ) -> Reply<pb::PropertyDefinition> {
-        let caller = Caller::from_metadata(request.metadata());
+        let caller = Caller::of(&request)?;
         let account_id = caller.account()?;
         let mut request = request.into_inner();
         let mut request_id = std::mem::take(&mut request.request_id);
