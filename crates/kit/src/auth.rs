@@ -31,6 +31,8 @@ pub enum Mode {
 pub struct AuthConfig {
     pub mode: Mode,
     pub hs256_secret: Option<String>,
+    /// Still accepted while tokens signed with it expire (key rotation).
+    pub hs256_previous_secret: Option<String>,
     pub jwks_file: Option<String>,
     pub audience: String,
     pub issuer: Option<String>,
@@ -53,9 +55,11 @@ impl AuthConfig {
             }
         };
         let secret = config::secret_or(source, "AUTH_HS256_SECRET", "")?;
+        let previous = config::secret_or(source, "AUTH_HS256_PREVIOUS_SECRET", "")?;
         Ok(Self {
             mode,
             hs256_secret: (!secret.is_empty()).then_some(secret),
+            hs256_previous_secret: (!previous.is_empty()).then_some(previous),
             jwks_file: source.get("AUTH_JWKS_FILE"),
             audience: config::string_or(source, "AUTH_AUDIENCE", "inbox-ticketing"),
             issuer: source.get("AUTH_ISSUER"),
@@ -67,6 +71,7 @@ impl AuthConfig {
         Self {
             mode: Mode::Development,
             hs256_secret: None,
+            hs256_previous_secret: None,
             jwks_file: None,
             audience: "inbox-ticketing".into(),
             issuer: None,
