@@ -186,3 +186,72 @@ pub fn observe_pool(service: &'static str, db: sea_orm::DatabaseConnection) {
         })
         .build();
 }
+
+/// Load shedding: at most `limit` calls run at once across all connections;
+/// a call beyond that is refused at once with RESOURCE_EXHAUSTED instead of
+/// joining an ever-growing queue. Streams are limited separately (their
+/// lifetime outlasts the call), see `kit::stream`.
+#[derive(Clone)]
+pub struct AdmissionLayer {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl AdmissionLayer {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(limit)),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for AdmissionLayer {
+    type Service = Admission<S>;
+
+    fn layer(&self, inner: S) -> Admission<S> {
+        Admission {
+            inner,
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Admission<S> {
+    inner: S,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Admission<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Default + Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let response = self.inner.call(request);
+                Box::pin(async move {
+                    let result = response.await;
+                    drop(permit);
+                    result
+                })
+            }
+            Err(_) => Box::pin(async {
+                Ok(tonic::Status::resource_exhausted(
+                    "the server is at its concurrency limit; retry with backoff",
+                )
+                .into_http())
+            }),
+        }
+    }
+}

@@ -20,6 +20,11 @@ pub struct Limits {
     pub default_timeout: Duration,
     /// In-flight calls per connection before new ones wait.
     pub concurrency_per_connection: usize,
+    /// In-flight calls across all connections; more are refused at once
+    /// with RESOURCE_EXHAUSTED.
+    pub max_concurrent_calls: usize,
+    /// Server streams (WatchEvents, WatchConversations) served at once.
+    pub max_streams: usize,
     /// How long in-flight calls may take to finish once draining starts.
     pub drain_grace: Duration,
 }
@@ -29,6 +34,8 @@ impl Default for Limits {
         Self {
             default_timeout: Duration::from_secs(30),
             concurrency_per_connection: 256,
+            max_concurrent_calls: 512,
+            max_streams: 2_000,
             drain_grace: Duration::from_secs(20),
         }
     }
@@ -116,10 +123,15 @@ pub async fn serve(
         // Dead peers are found and their streams freed.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(Some(limits.concurrency_per_connection as u32))
         .tcp_nodelay(true)
         // Outermost, so the duration and status of every call are counted,
         // refusals by the limits included.
         .layer(crate::observe::RpcMetricsLayer::new(service_name))
+        // Then shed load beyond the global limit, before any work is done.
+        .layer(crate::observe::AdmissionLayer::new(
+            limits.max_concurrent_calls,
+        ))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             draining.wait().await;

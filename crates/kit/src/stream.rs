@@ -12,11 +12,52 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::Status;
 
+/// How many streams a process serves at once; one more is refused with
+/// RESOURCE_EXHAUSTED (streams outlive calls, so the call limit can't hold them).
+#[derive(Clone)]
+pub struct StreamLimit {
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    max: usize,
+}
+
+impl StreamLimit {
+    pub fn new(max: usize) -> Self {
+        Self {
+            open: Default::default(),
+            max,
+        }
+    }
+
+    /// A place for one more stream, held until its sender is dropped.
+    pub fn admit(&self) -> Result<StreamSlot, Status> {
+        use std::sync::atomic::Ordering;
+        let previous = self.open.fetch_add(1, Ordering::AcqRel);
+        if previous >= self.max {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Status::resource_exhausted(format!(
+                "this server already serves {} streams; retry later or elsewhere",
+                self.max
+            )));
+        }
+        Ok(StreamSlot(self.open.clone()))
+    }
+}
+
+/// One admitted stream; frees its place when dropped.
+pub struct StreamSlot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// The sending half, owned by the task that produces the stream.
 pub struct StreamSender<T> {
     tx: mpsc::Sender<Result<T, Status>>,
     end: Option<oneshot::Sender<Status>>,
     stall_limit: Duration,
+    _slot: Option<StreamSlot>,
 }
 
 /// The response stream handed to tonic.
@@ -30,6 +71,15 @@ pub struct ResponseStream<T> {
 /// reads nothing for `stall_limit` a RESOURCE_EXHAUSTED status, so a stalled
 /// consumer costs bounded memory and learns to resume from its cursor.
 pub fn channel<T>(buffer: usize, stall_limit: Duration) -> (StreamSender<T>, ResponseStream<T>) {
+    channel_in(None, buffer, stall_limit)
+}
+
+/// [`channel`], counted against `slot`'s limit for as long as it produces.
+pub fn channel_in<T>(
+    slot: Option<StreamSlot>,
+    buffer: usize,
+    stall_limit: Duration,
+) -> (StreamSender<T>, ResponseStream<T>) {
     let (tx, rx) = mpsc::channel(buffer);
     let (end_tx, end_rx) = oneshot::channel();
     (
@@ -37,6 +87,7 @@ pub fn channel<T>(buffer: usize, stall_limit: Duration) -> (StreamSender<T>, Res
             tx,
             end: Some(end_tx),
             stall_limit,
+            _slot: slot,
         },
         ResponseStream {
             rx: ReceiverStream::new(rx),
@@ -96,6 +147,19 @@ mod tests {
     use tokio_stream::StreamExt;
 
     use super::*;
+
+    #[test]
+    fn streams_beyond_the_limit_are_refused_until_one_ends() {
+        let limit = StreamLimit::new(2);
+        let first = limit.admit().expect("first");
+        let _second = limit.admit().expect("second");
+        assert_eq!(
+            limit.admit().err().map(|s| s.code()),
+            Some(tonic::Code::ResourceExhausted)
+        );
+        drop(first);
+        assert!(limit.admit().is_ok());
+    }
 
     #[tokio::test]
     async fn a_stalled_consumer_is_ended_with_a_status_ahead_of_its_backlog() {

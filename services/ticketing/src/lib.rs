@@ -67,6 +67,7 @@ pub async fn run(
         db,
         config: Arc::new(config.clone()),
         signal: app::EventSignal::default(),
+        streams: kit::stream::StreamLimit::new(config.limits.max_streams),
     };
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
     let relay = OwnedTask::spawn(kit::db::relay_notifications(

@@ -96,7 +96,11 @@ pub async fn watch(
             return Err(expired(&row.account_id, after, row.pruned_through));
         }
     }
-    let (tx, rx) = kit::stream::channel(BUFFER, app.config.stream.stall_limit);
+    let slot = app
+        .streams
+        .admit()
+        .map_err(|status| ApiError::Upstream(Box::new(status)))?;
+    let (tx, rx) = kit::stream::channel_in(Some(slot), BUFFER, app.config.stream.stall_limit);
     let watcher = Watcher {
         app,
         scope,

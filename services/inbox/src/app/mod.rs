@@ -38,6 +38,8 @@ pub struct App {
     pub instance: String,
     /// How the inbox presents itself to ticketing.
     pub credentials: kit::identity::ServiceCredentials,
+    /// How many WatchConversations streams this process serves at once.
+    pub streams: kit::stream::StreamLimit,
 }
 
 impl App {
@@ -59,6 +61,7 @@ impl App {
             [single] => single.connect_lazy(),
             _ => Channel::balance_list(endpoints.into_iter()),
         };
+        let max_streams = config.limits.max_streams;
         let credentials = kit::identity::ServiceCredentials {
             name: SERVICE_IDENTITY.to_owned(),
             token: config.service_token.clone(),
@@ -71,6 +74,7 @@ impl App {
             outbox_ready: Default::default(),
             instance: kit::new_id(),
             credentials,
+            streams: kit::stream::StreamLimit::new(max_streams),
         })
     }
 

@@ -34,7 +34,11 @@ pub async fn watch(
             metadata: vec![("head".into(), head.to_string())],
         });
     }
-    let (tx, rx) = kit::stream::channel(BUFFER, app.config.stream_stall_limit);
+    let slot = app
+        .streams
+        .admit()
+        .map_err(|status| ApiError::Upstream(Box::new(status)))?;
+    let (tx, rx) = kit::stream::channel_in(Some(slot), BUFFER, app.config.stream_stall_limit);
     tokio::spawn(follow(app, account_id, after, tx, draining));
     Ok(rx)
 }

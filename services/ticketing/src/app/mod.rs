@@ -36,6 +36,8 @@ pub struct App {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub signal: EventSignal,
+    /// How many WatchEvents streams this process serves at once.
+    pub streams: kit::stream::StreamLimit,
 }
 
 impl App {
