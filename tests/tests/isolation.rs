@@ -395,11 +395,10 @@ async fn another_account_sees_nothing_through_any_rpc_or_stream() {
             }
             None => {}
         }
-        match b_changes.next().await.unwrap().unwrap().kind {
-            Some(ipb::watch_conversations_response::Kind::Change(c)) => {
-                assert_eq!(c.conversation.unwrap().account_id, b)
-            }
-            _ => {}
+        if let Some(ipb::watch_conversations_response::Kind::Change(c)) =
+            b_changes.next().await.unwrap().unwrap().kind
+        {
+            assert_eq!(c.conversation.unwrap().account_id, b);
         }
     }
 
