@@ -113,3 +113,35 @@ mod tests {
         }
     }
 }
+
+/// Fuzzing of the request edge: arbitrary bytes decoded as each request type
+/// go through validation without a panic.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use prost::Message;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_validation(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(request) = pb::CreateConversationRequest::decode(bytes.as_slice()) {
+                let _ = new_conversation(request);
+            }
+            if let Ok(request) = pb::AddMessageRequest::decode(bytes.as_slice()) {
+                let _ = new_message(request);
+            }
+            if let Ok(request) = pb::ListConversationsRequest::decode(bytes.as_slice()) {
+                let _ = conversation_filter(&request);
+            }
+        }
+
+        #[test]
+        fn arbitrary_emails_never_panic(text in ".{0,300}") {
+            let _ = email(&text, "contact.email");
+        }
+    }
+}

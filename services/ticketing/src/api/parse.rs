@@ -170,3 +170,66 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
         surface: convert::surface(request.surface, "surface")?,
     })
 }
+
+/// Fuzzing of the request edge: arbitrary bytes decoded as each request
+/// type (and arbitrary field values) go through validation without a panic.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use prost::Message;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_validation(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(request) = pb::CreateAccountRequest::decode(bytes.as_slice()) {
+                let _ = new_account(request);
+            }
+            if let Ok(request) = pb::CreateTicketRequest::decode(bytes.as_slice()) {
+                let _ = new_ticket(request);
+            }
+            if let Ok(request) = pb::UpdateTicketRequest::decode(bytes.as_slice()) {
+                let _ = ticket_update(request);
+            }
+            if let Ok(request) = pb::ListTicketsRequest::decode(bytes.as_slice()) {
+                let _ = ticket_filter(&request);
+            }
+            if let Ok(request) = pb::NotifyConversationChangedRequest::decode(bytes.as_slice()) {
+                let _ = crate::app::notify::report(&request);
+            }
+            if let Ok(request) = pb::CreatePipelineRequest::decode(bytes.as_slice())
+                && let Some(pipeline) = &request.pipeline
+            {
+                let _ = crate::app::check_pipeline(pipeline);
+            }
+            if let Ok(request) = pb::CreatePropertyDefinitionRequest::decode(bytes.as_slice())
+                && let Some(definition) = &request.property_definition
+            {
+                let _ = crate::app::check_definition(definition);
+            }
+        }
+
+        #[test]
+        fn arbitrary_field_values_are_refused_cleanly(
+            name in ".{0,600}",
+            stage in ".{0,80}",
+            priority in any::<i32>(),
+            surface in any::<i32>(),
+            paths in proptest::collection::vec(".{0,30}", 0..4),
+            etag in ".{0,30}",
+        ) {
+            let request = pb::UpdateTicketRequest {
+                request_id: String::new(),
+                ticket: Some(pb::Ticket { id: stage.clone(), name, stage_id: stage, priority, etag, ..Default::default() }),
+                update_mask: Some(prost_types::FieldMask { paths }),
+                surface,
+            };
+            if let Err(err) = ticket_update(request) {
+                prop_assert!(!matches!(err, ApiError::Internal(_)), "{err:?}");
+            }
+        }
+    }
+}
