@@ -318,13 +318,22 @@ async fn bad_input_is_refused_naming_the_field_and_leaves_the_servers_healthy() 
 
     // Unknown ids are NOT_FOUND, and a call naming no account is UNAUTHENTICATED.
     let missing = "0193aaaa-0000-7000-8000-000000000000";
+    // Another account's id is refused before anyone looks (no probing).
+    let other = ticketing
+        .get_account(user!(tpb::GetAccountRequest { id: missing.into() }))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::PermissionDenied);
     for status in [
         ticketing
             .get_ticket(user!(tpb::GetTicketRequest { id: missing.into() }))
             .await
             .unwrap_err(),
         ticketing
-            .get_account(user!(tpb::GetAccountRequest { id: missing.into() }))
+            .get_account(as_service(
+                "admin",
+                tpb::GetAccountRequest { id: missing.into() },
+            ))
             .await
             .unwrap_err(),
         ticketing

@@ -255,7 +255,7 @@ async fn another_account_sees_nothing_through_any_rpc_or_stream() {
         ))
         .await
         .expect_err("A's account");
-    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(status.code(), Code::PermissionDenied);
     let tickets = ticketing
         .list_tickets(as_user(
             &b,

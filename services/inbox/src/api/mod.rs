@@ -1,7 +1,7 @@
 //! The gRPC surface of the inbox: each handler identifies the caller, parses
 //! the request, calls one use case and returns its answer.
 
-mod parse;
+pub mod parse;
 
 use kit::{ApiError, idempotency::Key, identity::Caller, paging};
 use proto::{

@@ -1,7 +1,7 @@
 //! The gRPC surface: each handler identifies the caller, parses the request,
 //! calls one use case and returns its answer. No SQL and no rules here.
 
-mod parse;
+pub mod parse;
 
 use kit::{ApiError, idempotency::Key, identity::Caller, paging, shutdown::Draining};
 use proto::ticketing::v1::{self as pb, ticketing_service_server::TicketingService};

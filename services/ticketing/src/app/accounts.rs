@@ -60,8 +60,11 @@ impl App {
 
     pub async fn get_account(&self, caller: &Caller, id: &str) -> Result<pb::Account, ApiError> {
         let not_found = || ApiError::not_found("account", id);
+        // Refused before looking, so nobody learns which account ids exist.
         if !caller.is_service() && !super::same_account(caller, id) {
-            return Err(not_found());
+            return Err(ApiError::PermissionDenied(
+                "that is not your account".into(),
+            ));
         }
         let row = queries::find_account(&self.db, id)
             .await?
