@@ -336,9 +336,25 @@ impl App {
                 });
             }
         }
+        // Two queries for the whole page, not two per ticket.
+        let stage_ids: Vec<String> = rows.iter().map(|r| r.stage_id.clone()).collect();
+        let ticket_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let stages = queries::stages_by_id(&self.db, account_id, &stage_ids).await?;
+        let links = queries::links_of_tickets(&self.db, &ticket_ids).await?;
         let mut tickets = Vec::with_capacity(rows.len());
         for row in &rows {
-            tickets.push(self.view(&self.db, row).await?);
+            let stage = stages
+                .iter()
+                .find(|s| s.id == row.stage_id)
+                .ok_or_else(|| {
+                    ApiError::internal(format!("ticket {} has no stage {}", row.id, row.stage_id))
+                })?;
+            let own: Vec<_> = links
+                .iter()
+                .filter(|l| l.ticket_id.as_deref() == Some(row.id.as_str()))
+                .cloned()
+                .collect();
+            tickets.push(convert::ticket_to_proto(row, stage, &own));
         }
         Ok(pb::ListTicketsResponse {
             tickets,

@@ -336,3 +336,29 @@ pub async fn find_ticket_for_update(
         .one(conn)
         .await
 }
+
+/// Stages by id, for a page of tickets.
+pub async fn stages_by_id(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    ids: &[String],
+) -> Result<Vec<stage::Model>, DbErr> {
+    stage::Entity::find()
+        .filter(stage::Column::AccountId.eq(account_id))
+        .filter(stage::Column::Id.is_in(ids.iter().cloned()))
+        .all(conn)
+        .await
+}
+
+/// The conversations of several tickets, each ticket's in association order.
+pub async fn links_of_tickets(
+    conn: &impl ConnectionTrait,
+    ticket_ids: &[String],
+) -> Result<Vec<ticket_conversation::Model>, DbErr> {
+    ticket_conversation::Entity::find()
+        .filter(ticket_conversation::Column::TicketId.is_in(ticket_ids.iter().cloned()))
+        .order_by_asc(ticket_conversation::Column::LinkedAt)
+        .order_by_asc(ticket_conversation::Column::ConversationId)
+        .all(conn)
+        .await
+}
