@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use kit::shutdown::{Draining, OwnedTask};
 use proto::ticketing::v1::ticketing_service_server::TicketingServiceServer;
-use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -33,17 +32,12 @@ pub enum RunError {
 /// Runs migrations on the configured database, then exits: for Kubernetes
 /// migration jobs.
 pub async fn migrate(config: &Config) -> Result<(), RunError> {
-    let db = connect(config).await?;
-    store::migration::Migrator::up(&db, None)
-        .await
-        .map_err(|source| RunError::Database {
-            url: kit::db::redacted(&config.database_url),
-            source,
-        })
+    open(config).await.map(|_| ())
 }
 
-async fn connect(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::connect(&config.database_url, config.db_max_connections)
+/// Connects and migrates, naming the database (password hidden) on failure.
+async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
+    kit::db::open::<store::migration::Migrator>(&config.database_url, config.db_max_connections)
         .await
         .map_err(|source| RunError::Database {
             url: kit::db::redacted(&config.database_url),
@@ -60,8 +54,7 @@ pub async fn run(
     let auth = kit::auth::Authenticator::new(&config.auth)?;
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
     let url = kit::db::redacted(&config.database_url);
-    migrate(&config).await?;
-    let db = connect(&config).await?;
+    let db = open(&config).await?;
     kit::observe::observe_pool("ticketing", db.clone());
     let app = app::App {
         db,
