@@ -102,6 +102,23 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Accepted connections with Nagle's algorithm off: the builder's
+/// `tcp_nodelay` applies only to listeners tonic binds itself, and a reply
+/// written in two segments would otherwise wait ~40 ms for a delayed ACK.
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        if let Ok(stream) = &accepted
+            && let Err(err) = stream.set_nodelay(true)
+        {
+            tracing::debug!(%err, "cannot disable Nagle on a connection");
+        }
+        accepted
+    })
+}
+
 /// Serves `routes` on `listener` until draining starts, then stops taking
 /// calls and gives in-flight ones `limits.drain_grace` to finish. Streams
 /// end themselves (with UNAVAILABLE) when they see the drain.
@@ -133,7 +150,7 @@ pub async fn serve(
             limits.max_concurrent_calls,
         ))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming(listener), async move {
             draining.wait().await;
             health.draining().await;
         });
