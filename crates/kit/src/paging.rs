@@ -23,6 +23,18 @@ pub struct Cursor {
     pub id: String,
 }
 
+/// Trims a page fetched with one extra row (`limit = page_size + 1`) and
+/// returns the token of the next page, empty on the last one.
+pub fn next_page<T>(rows: &mut Vec<T>, page_size: u64, key: impl Fn(&T) -> Cursor) -> String {
+    if rows.len() as u64 <= page_size {
+        return String::new();
+    }
+    rows.truncate(page_size as usize);
+    rows.last()
+        .map(|last| encode_token(&key(last)))
+        .unwrap_or_default()
+}
+
 pub fn encode_token(cursor: &Cursor) -> String {
     let raw = format!("{}:{}", cursor.key, cursor.id);
     raw.bytes().map(|b| format!("{b:02x}")).collect()

@@ -220,16 +220,11 @@ impl App {
             page_size + 1,
         )
         .await?;
-        let mut next_previous_page_token = String::new();
-        if previous.len() as u64 > page_size {
-            previous.truncate(page_size as usize);
-            if let Some(last) = previous.last() {
-                next_previous_page_token = paging::encode_token(&paging::Cursor {
-                    key: last.created_at,
-                    id: last.id.clone(),
-                });
-            }
-        }
+        let next_previous_page_token =
+            paging::next_page(&mut previous, page_size, |r| paging::Cursor {
+                key: r.created_at,
+                id: r.id.clone(),
+            });
         Ok(pb::ConversationContext {
             conversation: Some(convert::conversation_to_proto(&conversation)),
             contact: contact.as_ref().map(convert::contact_to_proto),

@@ -157,7 +157,10 @@ impl App {
             page_size + 1,
         )
         .await?;
-        let next_page_token = next_token(&mut rows, page_size, |c| (c.created_at, c.id.clone()));
+        let next_page_token = paging::next_page(&mut rows, page_size, |c| paging::Cursor {
+            key: c.created_at,
+            id: c.id.clone(),
+        });
         Ok(pb::ListConversationsResponse {
             conversations: rows.iter().map(convert::conversation_to_proto).collect(),
             next_page_token,
@@ -234,7 +237,10 @@ impl App {
         let mut rows =
             queries::list_messages(&self.db, conversation_id, after.as_ref(), page_size + 1)
                 .await?;
-        let next_page_token = next_token(&mut rows, page_size, |m| (m.created_at, m.id.clone()));
+        let next_page_token = paging::next_page(&mut rows, page_size, |m| paging::Cursor {
+            key: m.created_at,
+            id: m.id.clone(),
+        });
         Ok(pb::ListMessagesResponse {
             messages: rows.iter().map(convert::message_to_proto).collect(),
             next_page_token,
@@ -264,18 +270,4 @@ impl App {
         }
         Ok(purged)
     }
-}
-
-/// Trims a page fetched with one extra row and returns the next token.
-fn next_token<T>(rows: &mut Vec<T>, page_size: u64, key: impl Fn(&T) -> (i64, String)) -> String {
-    if rows.len() as u64 <= page_size {
-        return String::new();
-    }
-    rows.truncate(page_size as usize);
-    rows.last()
-        .map(|last| {
-            let (key, id) = key(last);
-            paging::encode_token(&paging::Cursor { key, id })
-        })
-        .unwrap_or_default()
 }

@@ -31,16 +31,10 @@ impl App {
         let after = paging::decode_token(&request.page_token, "page_token")?.map_or(0, |c| c.key);
         let mut events =
             events::history(&self.db, account_id, subject, after, page_size + 1).await?;
-        let mut next_page_token = String::new();
-        if events.len() as u64 > page_size {
-            events.truncate(page_size as usize);
-            if let Some(last) = events.last() {
-                next_page_token = paging::encode_token(&paging::Cursor {
-                    key: last.sequence,
-                    id: String::new(),
-                });
-            }
-        }
+        let next_page_token = paging::next_page(&mut events, page_size, |r| paging::Cursor {
+            key: r.sequence,
+            id: String::new(),
+        });
         Ok(pb::ListHistoryResponse {
             events,
             next_page_token,

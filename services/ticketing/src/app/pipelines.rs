@@ -18,19 +18,10 @@ impl App {
     ) -> Result<pb::ListPipelinesResponse, ApiError> {
         let mut rows =
             queries::list_pipelines(&self.db, account_id, after.as_ref(), page_size + 1).await?;
-        let next_page_token = if rows.len() as u64 > page_size {
-            rows.truncate(page_size as usize);
-            rows.last()
-                .map(|last| {
-                    paging::encode_token(&paging::Cursor {
-                        key: last.created_at,
-                        id: last.id.clone(),
-                    })
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = paging::next_page(&mut rows, page_size, |r| paging::Cursor {
+            key: r.created_at,
+            id: r.id.clone(),
+        });
         let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
         let stages = queries::stages_of(&self.db, &ids).await?;
         Ok(pb::ListPipelinesResponse {

@@ -160,16 +160,10 @@ impl App {
             .limit(page_size + 1)
             .all(&self.db)
             .await?;
-        let mut next_page_token = String::new();
-        if rows.len() as u64 > page_size {
-            rows.truncate(page_size as usize);
-            if let Some(last) = rows.last() {
-                next_page_token = paging::encode_token(&paging::Cursor {
-                    key: 0,
-                    id: last.name.clone(),
-                });
-            }
-        }
+        let next_page_token = paging::next_page(&mut rows, page_size, |r| paging::Cursor {
+            key: 0,
+            id: r.name.clone(),
+        });
         let mut definitions: Vec<pb::PropertyDefinition> = if after.is_none() {
             built_in_definitions().collect()
         } else {

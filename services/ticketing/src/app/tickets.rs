@@ -326,16 +326,10 @@ impl App {
         let mut rows =
             queries::list_tickets(&self.db, account_id, filter, after.as_ref(), page_size + 1)
                 .await?;
-        let mut next_page_token = String::new();
-        if rows.len() as u64 > page_size {
-            rows.truncate(page_size as usize);
-            if let Some(last) = rows.last() {
-                next_page_token = paging::encode_token(&paging::Cursor {
-                    key: last.created_at,
-                    id: last.id.clone(),
-                });
-            }
-        }
+        let next_page_token = paging::next_page(&mut rows, page_size, |r| paging::Cursor {
+            key: r.created_at,
+            id: r.id.clone(),
+        });
         // Two queries for the whole page, not two per ticket.
         let stage_ids: Vec<String> = rows.iter().map(|r| r.stage_id.clone()).collect();
         let ticket_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
