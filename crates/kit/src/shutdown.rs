@@ -96,3 +96,19 @@ impl Drop for OwnedTask {
         }
     }
 }
+
+/// Runs `round` every `interval` until draining starts (background upkeep
+/// such as purging expired trash).
+pub async fn every<F, Fut>(interval: std::time::Duration, mut draining: Draining, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = draining.wait() => return,
+        }
+        round().await;
+    }
+}

@@ -112,18 +112,19 @@ pub async fn run(
 
 /// R9: removes trashed conversations without a ticket once their retention
 /// is over (ticketing directs the purge of the others).
-async fn purge_loop(app: app::App, mut draining: Draining) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(app.config.purge_interval) => {}
-            _ = draining.wait() => return,
+async fn purge_loop(app: app::App, draining: Draining) {
+    let interval = app.config.purge_interval;
+    kit::shutdown::every(interval, draining, || {
+        let app = app.clone();
+        async move {
+            match app.purge_expired().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged expired trash"),
+                Err(err) => tracing::warn!(%err, "purge failed; retrying next round"),
+            }
         }
-        match app.purge_expired().await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged expired trash"),
-            Err(err) => tracing::warn!(%err, "purge failed; retrying next round"),
-        }
-    }
+    })
+    .await
 }
 
 /// How the `inbox` binary plugs into the shared life cycle.

@@ -93,24 +93,24 @@ pub async fn run(
 
 /// R9: removes expired trash, and prunes the event log, every
 /// `purge_interval` until draining.
-async fn purge_loop(app: app::App, mut draining: Draining) {
+async fn purge_loop(app: app::App, draining: Draining) {
     let interval = app.config.purge_interval;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = draining.wait() => return,
+    kit::shutdown::every(interval, draining, || {
+        let app = app.clone();
+        async move {
+            match app.purge_expired().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged expired trash"),
+                Err(err) => tracing::warn!(%err, "purge failed; retrying next round"),
+            }
+            match app.prune_events().await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "pruned events past their retention"),
+                Err(err) => tracing::warn!(%err, "event pruning failed; retrying next round"),
+            }
         }
-        match app.purge_expired().await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged expired trash"),
-            Err(err) => tracing::warn!(%err, "purge failed; retrying next round"),
-        }
-        match app.prune_events().await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned events past their retention"),
-            Err(err) => tracing::warn!(%err, "event pruning failed; retrying next round"),
-        }
-    }
+    })
+    .await
 }
 
 /// How the `ticketing` binary plugs into the shared life cycle.
