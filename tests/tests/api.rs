@@ -168,6 +168,19 @@ async fn bad_input_is_refused_naming_the_field_and_leaves_the_servers_healthy() 
         .await
         .unwrap_err();
     expect_field(status, "ticket.priority");
+    // PostgreSQL cannot store NUL in text: it must be refused up front, not
+    // reach the database as an internal error.
+    let status = ticketing
+        .create_ticket(user!(tpb::CreateTicketRequest {
+            ticket: Some(tpb::Ticket {
+                name: "before\0after".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    expect_field(status, "ticket.name");
     let status = ticketing
         .create_ticket(user!(tpb::CreateTicketRequest {
             ticket: Some(tpb::Ticket {
@@ -270,6 +283,10 @@ async fn bad_input_is_refused_naming_the_field_and_leaves_the_servers_healthy() 
     request = new_conversation("", "a@example.com");
     let status = inbox.create_conversation(user!(request)).await.unwrap_err();
     expect_field(status, "conversation.subject");
+    let mut request = new_conversation("Subject", "a@example.com");
+    request.first_message.as_mut().unwrap().body = "hello\0".into();
+    let status = inbox.create_conversation(user!(request)).await.unwrap_err();
+    expect_field(status, "first_message.body");
     let mut request = new_conversation("Subject", "a@example.com");
     request.conversation.as_mut().unwrap().channel = 0;
     let status = inbox.create_conversation(user!(request)).await.unwrap_err();

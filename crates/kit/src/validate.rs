@@ -25,6 +25,17 @@ pub fn optional(value: &str, field: &str, max: usize) -> Result<Option<String>, 
 }
 
 fn bounded(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
+    // PostgreSQL text cannot hold NUL, and other control characters are never
+    // meant in names or bodies: refusing them keeps both backends identical.
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control characters (other than tab and line breaks)",
+        ));
+    }
     if value.chars().count() > max {
         return Err(ApiError::invalid(
             field,
@@ -91,6 +102,8 @@ mod tests {
         assert!(required("abcdefghijk", "x", 10).is_err());
         assert_eq!(optional("", "x", 10).unwrap(), None);
         assert!(id("a b", "id").is_err());
+        assert!(required("a\0b", "x", 10).is_err());
+        assert!(optional("line\r\nnext\ttab", "x", 20).is_ok());
         assert!(id("", "id").is_err());
         assert_eq!(id("0193-ab_c", "id").unwrap(), "0193-ab_c");
     }
