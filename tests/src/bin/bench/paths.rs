@@ -1,0 +1,527 @@
+//! Each measured path, through the services and as its raw SQL, with the
+//! data it needs prepared beforehand.
+
+use std::{sync::Arc, time::Duration};
+
+use e2e::*;
+use proto::{
+    inbox::v1::{self as ipb, inbox_service_client::InboxServiceClient},
+    ticketing::v1::{self as tpb, ticketing_service_client::TicketingServiceClient},
+};
+use sea_orm::DatabaseConnection;
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::{
+    load::{Figures, Supply, closed_loop},
+    raw, seed,
+};
+
+/// Everything the paths share: the running stack, clients spread over
+/// several HTTP/2 connections, direct pools on both databases, and the
+/// default pipeline's stages.
+pub struct Bench {
+    pub stack: Stack,
+    pub account: String,
+    pub inbox: Arc<Vec<InboxServiceClient<Channel>>>,
+    pub ticketing: Arc<Vec<TicketingServiceClient<Channel>>>,
+    pub health: Arc<Vec<HealthClient<Channel>>>,
+    pub inbox_db: Arc<DatabaseConnection>,
+    pub ticketing_db: Arc<DatabaseConnection>,
+    /// Where the raw writes go: databases with the services' schemas that
+    /// no service reads, so raw rows never reach a consumer.
+    pub raw_inbox_db: Arc<DatabaseConnection>,
+    pub raw_ticketing_db: Arc<DatabaseConnection>,
+    raw_databases: Vec<TestDb>,
+    pub pipeline_id: String,
+    pub new_stage: String,
+    pub closed_stage: String,
+    pub duration: Duration,
+    /// Upper bound of calls per second any path reaches here, to size the
+    /// prepared data.
+    pub max_rate: u64,
+    batches: std::sync::atomic::AtomicU64,
+}
+
+/// One path at one concurrency: through the services, and raw.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub path: &'static str,
+    pub concurrency: usize,
+    pub service: Figures,
+    pub raw: Option<Figures>,
+}
+
+impl Measured {
+    /// Service throughput as a share of the raw limit.
+    pub fn ratio(&self) -> Option<f64> {
+        self.raw
+            .as_ref()
+            .map(|raw| self.service.per_second / raw.per_second.max(1e-9))
+    }
+}
+
+fn client<T: Clone>(clients: &[T], worker: usize) -> T {
+    clients[worker % clients.len()].clone()
+}
+
+impl Bench {
+    pub async fn start(connections: usize, duration: Duration, max_rate: u64) -> Bench {
+        let stack = Stack::start().await;
+        let account = account(&stack, tpb::Tier::Starter).await;
+        let mut inbox = Vec::new();
+        let mut ticketing = Vec::new();
+        let mut health = Vec::new();
+        for _ in 0..connections.max(1) {
+            inbox.push(InboxServiceClient::new(channel(stack.inbox_addr).await));
+            ticketing.push(TicketingServiceClient::new(
+                channel(stack.ticketing_addr).await,
+            ));
+            health.push(HealthClient::new(channel(stack.inbox_addr).await));
+        }
+        // The same pool size as each service's default.
+        let inbox_db = kit::db::connect(stack.inbox_database_url(), 16)
+            .await
+            .expect("connect to the inbox database");
+        let ticketing_db = kit::db::connect(stack.ticketing_database_url(), 16)
+            .await
+            .expect("connect to ticketing's database");
+        let raw_databases = vec![
+            TestDb::create("rawinbox").await,
+            TestDb::create("rawticketing").await,
+        ];
+        let raw_inbox_db =
+            kit::db::open::<inbox::store::migration::Migrator>(raw_databases[0].url(), 16)
+                .await
+                .expect("raw inbox database");
+        let raw_ticketing_db =
+            kit::db::open::<ticketing::store::migration::Migrator>(raw_databases[1].url(), 16)
+                .await
+                .expect("raw ticketing database");
+        let pipelines = ticketing[0]
+            .clone()
+            .list_pipelines(as_user(
+                &account,
+                "bench",
+                tpb::ListPipelinesRequest::default(),
+            ))
+            .await
+            .expect("list pipelines")
+            .into_inner()
+            .pipelines;
+        let pipeline = pipelines
+            .into_iter()
+            .find(|p| p.is_default)
+            .expect("default pipeline");
+        let stage = |closed: bool| {
+            pipeline
+                .stages
+                .iter()
+                .find(|s| s.is_closed == closed)
+                .map(|s| s.id.clone())
+                .expect("stage")
+        };
+        let (new_stage, closed_stage) = (stage(false), stage(true));
+        let bench = Bench {
+            account,
+            inbox: Arc::new(inbox),
+            ticketing: Arc::new(ticketing),
+            health: Arc::new(health),
+            inbox_db: Arc::new(inbox_db),
+            ticketing_db: Arc::new(ticketing_db),
+            raw_inbox_db: Arc::new(raw_inbox_db),
+            raw_ticketing_db: Arc::new(raw_ticketing_db),
+            raw_databases,
+            pipeline_id: pipeline.id.clone(),
+            new_stage,
+            closed_stage,
+            stack,
+            duration,
+            max_rate,
+            batches: Default::default(),
+        };
+        // One write through each service so that every per-account head row
+        // exists before the raw runs use them.
+        let first = conversation(&bench.stack, &bench.account, "Warm-up", "warm@example.com").await;
+        ticket_for(&bench.stack, &bench.account, &first.id).await;
+        seed::heads(&bench.raw_inbox_db, &bench.raw_ticketing_db, &bench.account)
+            .await
+            .expect("log heads in the raw databases");
+        bench
+    }
+
+    /// Stops both services and drops every database of the run.
+    pub async fn stop(self) {
+        self.stack.stop().await;
+        for mut db in self.raw_databases {
+            db.drop_database().await;
+        }
+    }
+
+    fn databases(&self, raw: bool) -> (&DatabaseConnection, &DatabaseConnection) {
+        if raw {
+            (&self.raw_inbox_db, &self.raw_ticketing_db)
+        } else {
+            (&self.inbox_db, &self.ticketing_db)
+        }
+    }
+
+    fn batch(&self, what: &str) -> String {
+        let n = self
+            .batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{what}{n}")
+    }
+
+    /// Seeds `tickets` tickets of three open conversations each in both
+    /// services; returns the batch name.
+    pub async fn seed_ticketed(&self, what: &str, tickets: u64, raw: bool) -> String {
+        let batch = self.batch(what);
+        let (inbox_db, ticketing_db) = self.databases(raw);
+        seed::tickets_with_three_conversations(
+            ticketing_db,
+            &self.account,
+            &batch,
+            tickets,
+            &self.pipeline_id,
+            &self.new_stage,
+        )
+        .await
+        .expect("seed tickets");
+        let tickets_batch = batch.clone();
+        seed::inbox_conversations(inbox_db, &self.account, &batch, 0..3 * tickets, move |i| {
+            Some(seed::ticket_id(&tickets_batch, i / 3))
+        })
+        .await
+        .expect("seed ticketed conversations");
+        batch
+    }
+
+    /// Seeds `count` open conversations without tickets; returns their ids.
+    pub async fn seed_unticketed(&self, what: &str, count: u64, raw: bool) -> Vec<String> {
+        let batch = self.batch(what);
+        seed::inbox_conversations(
+            self.databases(raw).0,
+            &self.account,
+            &batch,
+            0..count,
+            |_| None,
+        )
+        .await
+        .expect("seed conversations");
+        (0..count)
+            .map(|i| seed::conversation_id(&batch, i))
+            .collect()
+    }
+
+    /// Enough prepared items for one run at the fastest plausible rate.
+    pub fn supply_size(&self) -> u64 {
+        self.max_rate * self.duration.as_secs().max(1) + 100
+    }
+
+    pub async fn noop(&self, concurrency: usize) -> Measured {
+        let clients = self.health.clone();
+        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+            let mut client = client(&clients, worker);
+            async move {
+                Some(
+                    client
+                        .check(HealthCheckRequest {
+                            service: String::new(),
+                        })
+                        .await
+                        .is_ok(),
+                )
+            }
+        })
+        .await;
+        Measured {
+            path: "no-op RPC (health check)",
+            concurrency,
+            service,
+            raw: None,
+        }
+    }
+
+    pub async fn create_conversation(&self, concurrency: usize) -> Measured {
+        let (clients, account) = (self.inbox.clone(), self.account.clone());
+        let run = self.batch("cc");
+        let service = closed_loop(concurrency, self.duration, move |worker, n| {
+            let mut client = client(&clients, worker);
+            let request = as_user(
+                &account,
+                "bench",
+                new_conversation(
+                    &format!("Load {worker}-{n}"),
+                    &format!("{run}-{worker}-{n}@example.com"),
+                ),
+            );
+            async move { Some(client.create_conversation(request).await.is_ok()) }
+        })
+        .await;
+        let (db, account) = (self.raw_inbox_db.clone(), self.account.clone());
+        let run = self.batch("rawcc");
+        let raw = closed_loop(concurrency, self.duration, move |worker, n| {
+            let (db, account) = (db.clone(), account.clone());
+            let key = format!("{run}-{worker}-{n}");
+            async move { Some(raw::create_conversation(&db, &account, &key).await.is_ok()) }
+        })
+        .await;
+        Measured {
+            path: "CreateConversation",
+            concurrency,
+            service,
+            raw: Some(raw),
+        }
+    }
+
+    pub async fn create_ticket(&self, concurrency: usize) -> Measured {
+        let supply = Supply::new(self.seed_unticketed("ct", self.supply_size(), false).await);
+        let (clients, account) = (self.inbox.clone(), self.account.clone());
+        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+            let mut client = client(&clients, worker);
+            let id = supply.take().cloned();
+            let account = account.clone();
+            async move {
+                let id = id?;
+                let request = as_user(&account, "bench", create_ticket_for(&id));
+                Some(client.create_ticket_for_conversation(request).await.is_ok())
+            }
+        })
+        .await;
+        let supply = Supply::new(
+            self.seed_unticketed("rawct", self.supply_size(), true)
+                .await,
+        );
+        let (inbox, ticketing, account) = (
+            self.raw_inbox_db.clone(),
+            self.raw_ticketing_db.clone(),
+            self.account.clone(),
+        );
+        let stages = (self.pipeline_id.clone(), self.new_stage.clone());
+        let raw = closed_loop(concurrency, self.duration, move |_, _| {
+            let id = supply.take().cloned();
+            let (inbox, ticketing, account, stages) = (
+                inbox.clone(),
+                ticketing.clone(),
+                account.clone(),
+                stages.clone(),
+            );
+            async move {
+                let id = id?;
+                Some(
+                    raw::create_ticket(&ticketing, &inbox, &account, &id, (&stages.0, &stages.1))
+                        .await
+                        .is_ok(),
+                )
+            }
+        })
+        .await;
+        Measured {
+            path: "CreateTicketForConversation",
+            concurrency,
+            service,
+            raw: Some(raw),
+        }
+    }
+
+    /// Closing tickets of three conversations each, ticketing's side.
+    pub async fn close_ticket(&self, concurrency: usize) -> Measured {
+        let tickets = self.supply_size();
+        let batch = self.seed_ticketed("cl", tickets, false).await;
+        let supply = Supply::new((0..tickets).map(|t| seed::ticket_id(&batch, t)).collect());
+        let (clients, account, closed) = (
+            self.ticketing.clone(),
+            self.account.clone(),
+            self.closed_stage.clone(),
+        );
+        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+            let mut client = client(&clients, worker);
+            let id = supply.take().cloned();
+            let request = id.map(|id| as_user(&account, "bench", move_to_stage(&id, &closed, "")));
+            async move { Some(client.update_ticket(request?).await.is_ok()) }
+        })
+        .await;
+        let batch = self.seed_ticketed("rawcl", tickets, true).await;
+        let supply = Supply::new((0..tickets).map(|t| seed::ticket_id(&batch, t)).collect());
+        let (db, account, closed) = (
+            self.raw_ticketing_db.clone(),
+            self.account.clone(),
+            self.closed_stage.clone(),
+        );
+        let raw = closed_loop(concurrency, self.duration, move |_, _| {
+            let id = supply.take().cloned();
+            let (db, account, closed) = (db.clone(), account.clone(), closed.clone());
+            async move {
+                let id = id?;
+                Some(raw::close_ticket(&db, &account, &id, &closed).await.is_ok())
+            }
+        })
+        .await;
+        Measured {
+            path: "UpdateTicket to closed (3 conversations)",
+            concurrency,
+            service,
+            raw: Some(raw),
+        }
+    }
+
+    /// Assigning ticketed conversations; each caller works on its own
+    /// conversations (of distinct tickets), cycling through owners.
+    pub async fn assign(&self, concurrency: usize) -> Measured {
+        let per_worker = 50u64;
+        let tickets = concurrency as u64 * per_worker;
+        let batch = self.seed_ticketed("as", tickets, false).await;
+        let (clients, account) = (self.inbox.clone(), self.account.clone());
+        let service = closed_loop(concurrency, self.duration, move |worker, n| {
+            let mut client = client(&clients, worker);
+            let ticket = worker as u64 * per_worker + n % per_worker;
+            let request = as_user(
+                &account,
+                "bench",
+                ipb::AssignConversationRequest {
+                    conversation_id: seed::conversation_id(&batch, 3 * ticket),
+                    owner_id: format!("agent-{}", n % 7),
+                    ..Default::default()
+                },
+            );
+            async move { Some(client.assign_conversation(request).await.is_ok()) }
+        })
+        .await;
+        let batch = self.seed_ticketed("rawas", tickets, true).await;
+        let (inbox, ticketing, account) = (
+            self.raw_inbox_db.clone(),
+            self.raw_ticketing_db.clone(),
+            self.account.clone(),
+        );
+        let raw = closed_loop(concurrency, self.duration, move |worker, n| {
+            let (inbox, ticketing, account) = (inbox.clone(), ticketing.clone(), account.clone());
+            let ticket = worker as u64 * per_worker + n % per_worker;
+            let conversation = seed::conversation_id(&batch, 3 * ticket);
+            let ticket = seed::ticket_id(&batch, ticket);
+            async move {
+                let owner = format!("agent-{}", n % 7);
+                Some(
+                    raw::assign(&inbox, &ticketing, &account, &conversation, &ticket, &owner)
+                        .await
+                        .is_ok(),
+                )
+            }
+        })
+        .await;
+        Measured {
+            path: "AssignConversation (owner sync)",
+            concurrency,
+            service,
+            raw: Some(raw),
+        }
+    }
+
+    /// The sidebar of a ticketed conversation whose contact has earlier
+    /// conversations.
+    pub async fn context(&self, concurrency: usize, conversation: &SidebarTarget) -> Measured {
+        let (clients, account, id) = (
+            self.inbox.clone(),
+            self.account.clone(),
+            conversation.conversation_id.clone(),
+        );
+        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+            let mut client = client(&clients, worker);
+            let request = as_user(
+                &account,
+                "bench",
+                ipb::GetConversationContextRequest {
+                    conversation_id: id.clone(),
+                    previous_page_size: 10,
+                    ..Default::default()
+                },
+            );
+            async move { Some(client.get_conversation_context(request).await.is_ok()) }
+        })
+        .await;
+        let (db, account, target) = (
+            self.inbox_db.clone(),
+            self.account.clone(),
+            conversation.clone(),
+        );
+        let raw = closed_loop(concurrency, self.duration, move |_, _| {
+            let (db, account, target) = (db.clone(), account.clone(), target.clone());
+            async move {
+                Some(
+                    raw::context(
+                        &db,
+                        &account,
+                        &target.conversation_id,
+                        &target.contact_id,
+                        &target.ticket_id,
+                    )
+                    .await
+                    .is_ok(),
+                )
+            }
+        })
+        .await;
+        Measured {
+            path: "GetConversationContext",
+            concurrency,
+            service,
+            raw: Some(raw),
+        }
+    }
+
+    pub async fn list(&self, concurrency: usize) -> Measured {
+        let (clients, account) = (self.inbox.clone(), self.account.clone());
+        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+            let mut client = client(&clients, worker);
+            let request = as_user(
+                &account,
+                "bench",
+                ipb::ListConversationsRequest {
+                    status: ipb::ConversationStatus::Open as i32,
+                    page_size: 20,
+                    ..Default::default()
+                },
+            );
+            async move {
+                let page = client.list_conversations(request).await;
+                Some(page.is_ok_and(|p| p.into_inner().conversations.len() == 20))
+            }
+        })
+        .await;
+        let (db, account) = (self.inbox_db.clone(), self.account.clone());
+        let raw = closed_loop(concurrency, self.duration, move |_, _| {
+            let (db, account) = (db.clone(), account.clone());
+            async move { Some(raw::list(&db, &account).await.is_ok()) }
+        })
+        .await;
+        Measured {
+            path: "ListConversations (open, first page of 20)",
+            concurrency,
+            service,
+            raw: Some(raw),
+        }
+    }
+
+    /// A ticketed conversation made through the API whose contact has
+    /// `earlier` earlier conversations: what the sidebar reads.
+    pub async fn sidebar_target(&self, earlier: usize) -> SidebarTarget {
+        let email = format!("{}@sidebar.example.com", self.batch("sb"));
+        for i in 0..earlier {
+            conversation(&self.stack, &self.account, &format!("Earlier {i}"), &email).await;
+        }
+        let target = conversation(&self.stack, &self.account, "Sidebar", &email).await;
+        let ticket = ticket_for(&self.stack, &self.account, &target.id).await;
+        SidebarTarget {
+            conversation_id: target.id,
+            contact_id: target.contact_id,
+            ticket_id: ticket.id,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SidebarTarget {
+    pub conversation_id: String,
+    pub contact_id: String,
+    pub ticket_id: String,
+}

@@ -1,0 +1,431 @@
+//! The raw limit of each path: the SQL transactions its durable effect needs
+//! at the least, issued straight through the database driver on the same
+//! tables and indexes, from a pool of the same size, with the same number of
+//! callers. No gRPC, no validation, no idempotency lookups, no reads the
+//! path could in principle avoid; one round trip per statement.
+
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement,
+    TransactionTrait, Value,
+};
+
+/// A statement written with `$1, $2, …` placeholders (SQLite takes them
+/// as `?1, ?2, …`).
+fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DatabaseBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+async fn exec<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
+    let result = db
+        .execute_raw(statement(db.get_database_backend(), sql, values))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+async fn rows<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<usize, DbErr> {
+    Ok(db
+        .query_all_raw(statement(db.get_database_backend(), sql, values))
+        .await?
+        .len())
+}
+
+/// Appends one entry to a per-account gap-free log: bump the head, insert
+/// at the new sequence.
+async fn append_change(
+    tx: &DatabaseTransaction,
+    account: &str,
+    conversation_id: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    let sequence = tx
+        .query_one_raw(statement(
+            tx.get_database_backend(),
+            "UPDATE change_heads SET last_sequence = last_sequence + 1 \
+             WHERE account_id = $1 RETURNING last_sequence",
+            vec![account.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("change head".into()))?
+        .try_get_by_index::<i64>(0)?;
+    exec(
+        tx,
+        "INSERT INTO conversation_changes (account_id, sequence, conversation_id, kind, snapshot, created_at) \
+         VALUES ($1, $2, $3, 2, $4, $5)",
+        vec![
+            account.into(),
+            sequence.into(),
+            conversation_id.into(),
+            SNAPSHOT.to_vec().into(),
+            now.into(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Appends `count` events to ticketing's log in one statement.
+async fn append_events(
+    tx: &DatabaseTransaction,
+    account: &str,
+    ticket_id: &str,
+    count: i64,
+    now: i64,
+) -> Result<(), DbErr> {
+    let last = tx
+        .query_one_raw(statement(
+            tx.get_database_backend(),
+            "UPDATE event_heads SET last_sequence = last_sequence + $1 \
+             WHERE account_id = $2 RETURNING last_sequence",
+            vec![count.into(), account.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("event head".into()))?
+        .try_get_by_index::<i64>(0)?;
+    let mut sql = String::from(
+        "INSERT INTO events (account_id, sequence, ticket_id, conversation_id, payload, created_at) VALUES ",
+    );
+    let mut values: Vec<Value> = Vec::new();
+    for i in 0..count {
+        let at = values.len();
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, NULL, ${}, ${})",
+            at + 1,
+            at + 2,
+            at + 3,
+            at + 4,
+            at + 5
+        ));
+        values.extend([
+            account.into(),
+            (last - count + 1 + i).into(),
+            ticket_id.into(),
+            SNAPSHOT.to_vec().into(),
+            now.into(),
+        ]);
+    }
+    exec(tx, &sql, values).await.map(|_| ())
+}
+
+/// A snapshot of about the size the services store per change.
+const SNAPSHOT: &[u8] = &[7u8; 160];
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// CreateConversation: the contact (upserted by email), the conversation,
+/// its first message and one change-log entry, in one transaction.
+pub async fn create_conversation(
+    db: &DatabaseConnection,
+    account: &str,
+    key: &str,
+) -> Result<(), DbErr> {
+    let now = now_us();
+    let tx = db.begin().await?;
+    let contact_id = format!("rawc-{key}");
+    exec(
+        &tx,
+        "INSERT INTO contacts (id, account_id, email, name, created_at) VALUES ($1, $2, $3, '', $4) \
+         ON CONFLICT (account_id, email) DO UPDATE SET name = contacts.name",
+        vec![
+            contact_id.clone().into(),
+            account.into(),
+            format!("{key}@raw.example.com").into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    let conversation_id = format!("rawv-{key}");
+    exec(
+        &tx,
+        "INSERT INTO conversations (id, account_id, subject, contact_id, channel, status, owner_id, \
+         workspace, ticket_id, created_at, updated_at, deleted_at, version) \
+         VALUES ($1, $2, 'Raw', $3, 1, 1, NULL, 1, NULL, $4, $4, NULL, 1)",
+        vec![
+            conversation_id.clone().into(),
+            account.into(),
+            contact_id.into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    exec(
+        &tx,
+        "INSERT INTO messages (id, account_id, conversation_id, direction, author, body, created_at) \
+         VALUES ($1, $2, $3, 1, 'raw@example.com', 'Hello', $4)",
+        vec![
+            format!("rawm-{key}").into(),
+            account.into(),
+            conversation_id.clone().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    append_change(&tx, account, &conversation_id, now).await?;
+    tx.commit().await
+}
+
+/// CreateTicketForConversation: in ticketing the ticket, the guarded link
+/// (R2) and two events; then in the inbox the conversation's ticket, the
+/// ticket's view and one change-log entry.
+pub async fn create_ticket(
+    ticketing: &DatabaseConnection,
+    inbox: &DatabaseConnection,
+    account: &str,
+    conversation_id: &str,
+    stages: (&str, &str),
+) -> Result<(), DbErr> {
+    let now = now_us();
+    let ticket_id = format!("rawt-{conversation_id}");
+    let tx = ticketing.begin().await?;
+    exec(
+        &tx,
+        "INSERT INTO tickets (id, account_id, name, description, pipeline_id, stage_id, priority, \
+         owner_id, workspace, contact_id, created_at, updated_at, closed_at, deleted_at, purge_at, \
+         cascade_id, properties, version) \
+         VALUES ($1, $2, 'Raw', '', $3, $4, 0, NULL, 1, NULL, $5, $5, NULL, NULL, NULL, NULL, $6, 1)",
+        vec![
+            ticket_id.clone().into(),
+            account.into(),
+            stages.0.into(),
+            stages.1.into(),
+            now.into(),
+            Vec::<u8>::new().into(),
+        ],
+    )
+    .await?;
+    let linked = exec(
+        &tx,
+        "INSERT INTO ticket_conversations (conversation_id, account_id, ticket_id, owner_id, open, \
+         trashed, version, linked_at, cascade_id) VALUES ($1, $2, $3, NULL, true, false, 1, $4, NULL) \
+         ON CONFLICT (conversation_id) DO UPDATE SET ticket_id = excluded.ticket_id \
+         WHERE ticket_conversations.ticket_id IS NULL",
+        vec![
+            conversation_id.into(),
+            account.into(),
+            ticket_id.clone().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    if linked != 1 {
+        return Err(DbErr::Custom("conversation already has a ticket".into()));
+    }
+    append_events(&tx, account, &ticket_id, 2, now).await?;
+    tx.commit().await?;
+
+    let tx = inbox.begin().await?;
+    exec(
+        &tx,
+        "UPDATE conversations SET ticket_id = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND account_id = $4 AND ticket_id IS NULL",
+        vec![
+            ticket_id.clone().into(),
+            now.into(),
+            conversation_id.into(),
+            account.into(),
+        ],
+    )
+    .await?;
+    exec(
+        &tx,
+        "INSERT INTO ticket_views (ticket_id, account_id, version, snapshot, updated_at) \
+         VALUES ($1, $2, 1, $3, $4)",
+        vec![
+            ticket_id.into(),
+            account.into(),
+            SNAPSHOT.to_vec().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    append_change(&tx, account, conversation_id, now).await?;
+    tx.commit().await
+}
+
+/// UpdateTicket to a closed stage, ticketing's side: lock and read the
+/// ticket, update it, and log the change with one close directive per
+/// conversation (four events for three conversations).
+pub async fn close_ticket(
+    ticketing: &DatabaseConnection,
+    account: &str,
+    ticket_id: &str,
+    closed_stage: &str,
+) -> Result<(), DbErr> {
+    let now = now_us();
+    let tx = ticketing.begin().await?;
+    let lock = match tx.get_database_backend() {
+        DatabaseBackend::Postgres => " FOR UPDATE",
+        _ => "",
+    };
+    rows(
+        &tx,
+        &format!("SELECT * FROM tickets WHERE id = $1 AND account_id = $2{lock}"),
+        vec![ticket_id.into(), account.into()],
+    )
+    .await?;
+    rows(
+        &tx,
+        "SELECT conversation_id FROM ticket_conversations WHERE ticket_id = $1",
+        vec![ticket_id.into()],
+    )
+    .await?;
+    exec(
+        &tx,
+        "UPDATE tickets SET stage_id = $1, closed_at = $2, updated_at = $2, version = version + 1 \
+         WHERE id = $3",
+        vec![closed_stage.into(), now.into(), ticket_id.into()],
+    )
+    .await?;
+    append_events(&tx, account, ticket_id, 4, now).await?;
+    tx.commit().await
+}
+
+/// AssignConversation with owner sync: in the inbox the new owner, the
+/// outbox report and a change-log entry; in ticketing the idempotency key,
+/// the reported owner, the ticket's owner and an event; then the report
+/// leaves the outbox.
+pub async fn assign(
+    inbox: &DatabaseConnection,
+    ticketing: &DatabaseConnection,
+    account: &str,
+    conversation_id: &str,
+    ticket_id: &str,
+    owner: &str,
+) -> Result<(), DbErr> {
+    let now = now_us();
+    let report_id = uuid::Uuid::now_v7().to_string();
+    let tx = inbox.begin().await?;
+    let version = tx
+        .query_one_raw(statement(
+            tx.get_database_backend(),
+            "UPDATE conversations SET owner_id = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3 AND account_id = $4 RETURNING version",
+            vec![
+                owner.into(),
+                now.into(),
+                conversation_id.into(),
+                account.into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("conversation".into()))?
+        .try_get_by_index::<i64>(0)?;
+    exec(
+        &tx,
+        "INSERT INTO outbox (id, account_id, user_id, traceparent, request_id, change, snapshot, created_at) \
+         VALUES ($1, $2, 'bench', NULL, $1, 1, $3, $4)",
+        vec![
+            report_id.clone().into(),
+            account.into(),
+            SNAPSHOT.to_vec().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    append_change(&tx, account, conversation_id, now).await?;
+    tx.commit().await?;
+
+    let tx = ticketing.begin().await?;
+    exec(
+        &tx,
+        "INSERT INTO idempotency_keys (account_id, request_id, method, fingerprint, response, created_at) \
+         VALUES ($1, $2, 'NotifyConversationChanged', $3, $4, $5)",
+        vec![
+            account.into(),
+            report_id.clone().into(),
+            vec![0u8; 32].into(),
+            SNAPSHOT.to_vec().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    exec(
+        &tx,
+        "UPDATE ticket_conversations SET owner_id = $1, version = $2 \
+         WHERE conversation_id = $3 AND version < $2",
+        vec![owner.into(), version.into(), conversation_id.into()],
+    )
+    .await?;
+    exec(
+        &tx,
+        "UPDATE tickets SET owner_id = $1, updated_at = $2, version = version + 1 WHERE id = $3",
+        vec![owner.into(), now.into(), ticket_id.into()],
+    )
+    .await?;
+    append_events(&tx, account, ticket_id, 1, now).await?;
+    tx.commit().await?;
+
+    exec(
+        inbox,
+        "DELETE FROM outbox WHERE id = $1",
+        vec![report_id.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// GetConversationContext: the conversation, its contact, its ticket's
+/// view, the caller's displayed properties and the contact's previous
+/// conversations — the same five reads the inbox makes.
+pub async fn context(
+    inbox: &DatabaseConnection,
+    account: &str,
+    conversation_id: &str,
+    contact_id: &str,
+    ticket_id: &str,
+) -> Result<(), DbErr> {
+    rows(
+        inbox,
+        "SELECT * FROM conversations WHERE id = $1 AND account_id = $2",
+        vec![conversation_id.into(), account.into()],
+    )
+    .await?;
+    rows(
+        inbox,
+        "SELECT * FROM contacts WHERE id = $1 AND account_id = $2",
+        vec![contact_id.into(), account.into()],
+    )
+    .await?;
+    rows(
+        inbox,
+        "SELECT * FROM ticket_views WHERE ticket_id = $1 AND account_id = $2",
+        vec![ticket_id.into(), account.into()],
+    )
+    .await?;
+    rows(
+        inbox,
+        "SELECT * FROM displayed_properties WHERE account_id = $1 AND user_id = 'bench'",
+        vec![account.into()],
+    )
+    .await?;
+    rows(
+        inbox,
+        "SELECT * FROM conversations WHERE account_id = $1 AND contact_id = $2 AND id <> $3 \
+         AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 11",
+        vec![account.into(), contact_id.into(), conversation_id.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// ListConversations, first page of 20 with a status filter.
+pub async fn list(inbox: &DatabaseConnection, account: &str) -> Result<(), DbErr> {
+    rows(
+        inbox,
+        "SELECT * FROM conversations WHERE account_id = $1 AND status = 1 AND deleted_at IS NULL \
+         ORDER BY created_at DESC, id DESC LIMIT 21",
+        vec![account.into()],
+    )
+    .await
+    .map(|_| ())
+}
