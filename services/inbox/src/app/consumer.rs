@@ -1,7 +1,8 @@
 //! Follows ticketing's event stream and applies each event exactly once:
-//! the event's effect and the account's cursor move in one transaction, and
-//! the cursor moves only from the value this consumer read, so a second
-//! consumer (or a replay after a crash) cannot apply the same event again.
+//! the effects of a batch of events and each account's cursor move in one
+//! transaction, and a cursor moves only from the value this consumer read,
+//! so a second consumer (or a replay after a crash) cannot apply the same
+//! event again.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tracing::Instrument;
 use super::{App, apply};
 use crate::store::{lease, queries};
 
-/// What happened to one event.
+/// What happened to a batch of events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     Applied,
@@ -138,13 +139,33 @@ async fn follow(
         };
         match message.kind {
             Some(tpb::watch_events_response::Kind::Event(event)) => {
-                let sequence = event.sequence;
-                let account_id = event.account_id.clone();
-                // The apply continues the trace of the call that caused it.
-                let span = kit::observe::span_from("apply_event", &event.trace_context);
-                let outcome = apply_event(app, &event).instrument(span).await?;
-                applied.insert(account_id.clone(), sequence);
-                tracing::debug!(%account_id, sequence, ?outcome, "event");
+                // Whatever else has already arrived goes into the same
+                // transaction: under load the consumer keeps up by
+                // committing once per batch instead of once per event.
+                let mut batch = vec![event];
+                let mut interrupted = None;
+                while batch.len() < APPLY_BATCH {
+                    match tokio::time::timeout(Duration::ZERO, stream.next()).await {
+                        Ok(Some(Ok(tpb::WatchEventsResponse {
+                            kind: Some(tpb::watch_events_response::Kind::Event(event)),
+                        }))) => batch.push(event),
+                        Ok(Some(Err(status))) => {
+                            interrupted = Some(status);
+                            break;
+                        }
+                        // Progress reports carry nothing to apply; the next
+                        // one refreshes the lag gauge.
+                        Ok(Some(Ok(_))) | Ok(None) | Err(_) => break,
+                    }
+                }
+                let outcome = apply_events(app, &batch).await?;
+                for event in &batch {
+                    applied.insert(event.account_id.clone(), event.sequence);
+                }
+                tracing::debug!(events = batch.len(), ?outcome, "applied");
+                if let Some(status) = interrupted {
+                    return Err(resync_if_expired(app, status).await);
+                }
             }
             Some(tpb::watch_events_response::Kind::Progress(progress)) => {
                 let lag: i64 = progress
@@ -206,43 +227,73 @@ async fn resync_if_expired(app: &App, status: tonic::Status) -> FollowError {
 }
 
 /// Applies one event and advances its account's cursor in one transaction.
-pub async fn apply_event(app: &App, event: &tpb::Event) -> Result<Applied, sea_orm::DbErr> {
+/// Most events applied in one transaction.
+const APPLY_BATCH: usize = 256;
+
+/// Applies `events` (in stream order, possibly of several accounts) in one
+/// transaction that also moves each account's cursor from the value it read
+/// to its last event: all of them take effect exactly once, or none do.
+pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, sea_orm::DbErr> {
     let txn = app.db.begin().await?;
-    let cursor = queries::cursor_of(&txn, &event.account_id).await?;
-    if event.sequence <= cursor {
-        return Ok(Applied::Duplicate);
+    let mut accounts: Vec<&str> = Vec::new();
+    for event in events {
+        if !accounts.contains(&event.account_id.as_str()) {
+            accounts.push(&event.account_id);
+        }
     }
-    if event.sequence != cursor + 1 {
-        tracing::warn!(
-            account_id = %event.account_id,
-            cursor,
-            sequence = event.sequence,
-            "gap in the event stream"
-        );
+    let mut outcome = Applied::Duplicate;
+    for account_id in accounts {
+        let cursor = queries::cursor_of(&txn, account_id).await?;
+        let fresh: Vec<&tpb::Event> = events
+            .iter()
+            .filter(|e| e.account_id == account_id && e.sequence > cursor)
+            .collect();
+        let Some(last) = fresh.last() else {
+            continue;
+        };
+        if fresh[0].sequence != cursor + 1 {
+            tracing::warn!(
+                account_id,
+                cursor,
+                sequence = fresh[0].sequence,
+                "gap in the event stream"
+            );
+        }
+        if !queries::advance_cursor(&txn, account_id, cursor, last.sequence).await? {
+            // Another consumer moved it first: nothing of this batch may stay.
+            return Ok(Applied::Fenced);
+        }
+        for event in fresh {
+            let span = kit::observe::span_from("apply_event", &event.trace_context);
+            apply_payload(&txn, event).instrument(span).await?;
+        }
+        outcome = Applied::Applied;
     }
-    // The cursor moves first: its row lock fences out any other consumer
-    // for this account until this transaction ends.
-    if !queries::advance_cursor(&txn, &event.account_id, cursor, event.sequence).await? {
-        return Ok(Applied::Fenced);
+    if outcome == Applied::Applied {
+        txn.commit().await?;
+        app.changes.notify();
     }
+    Ok(outcome)
+}
+
+async fn apply_payload(
+    txn: &sea_orm::DatabaseTransaction,
+    event: &tpb::Event,
+) -> Result<(), sea_orm::DbErr> {
     match &event.payload {
         Some(tpb::event::Payload::TicketChanged(change)) => {
             if let Some(ticket) = &change.ticket {
-                apply::ticket_snapshot(&txn, ticket).await?;
+                apply::ticket_snapshot(txn, ticket).await?;
             }
         }
         Some(tpb::event::Payload::ConversationDirective(directive)) => {
-            apply::directive(&txn, &event.account_id, directive).await?;
+            apply::directive(txn, &event.account_id, directive).await?;
         }
         None => {}
     }
-    txn.commit().await?;
-    app.changes.notify();
-    Ok(Applied::Applied)
+    Ok(())
 }
 
-/// Capped exponential backoff with jitter, so a fleet of inboxes does not
-/// reconnect in lockstep.
 struct Backoff {
     next: Duration,
     max: Duration,

@@ -8,6 +8,7 @@ mod conversations;
 mod mutate;
 pub mod outbox;
 mod resync;
+mod tail;
 mod tickets;
 pub mod watch;
 
@@ -40,6 +41,8 @@ pub struct App {
     pub credentials: kit::identity::ServiceCredentials,
     /// How many WatchConversations streams this process serves at once.
     pub streams: kit::stream::StreamLimit,
+    /// The newest changes of each watched account, shared by its streams.
+    pub tails: Arc<tail::Tails>,
 }
 
 impl App {
@@ -75,6 +78,7 @@ impl App {
             instance: kit::new_id(),
             credentials,
             streams: kit::stream::StreamLimit::new(max_streams),
+            tails: Default::default(),
         })
     }
 

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tonic::Status;
 
 use super::App;
+use super::tail;
 use crate::store::changes;
 
 const BATCH: u64 = 500;
@@ -51,6 +52,7 @@ async fn follow(
     mut draining: Draining,
 ) {
     let mut signal = app.changes.subscribe();
+    let shared_tail = app.tails.join(&account_id);
     let (poll, progress) = (
         app.config.stream_poll_interval,
         app.config.stream_progress_interval,
@@ -63,8 +65,17 @@ async fn follow(
             ));
             return;
         }
-        signal.borrow_and_update();
-        let batch = match changes::read_after(&app.db, &account_id, cursor, BATCH).await {
+        let seen = *signal.borrow_and_update();
+        let read = tail::read_after(
+            &app.db,
+            &shared_tail,
+            &account_id,
+            cursor,
+            BATCH,
+            seen,
+            poll,
+        );
+        let batch = match read.await {
             Ok(batch) => batch,
             Err(err) => {
                 tx.end(Status::from(ApiError::from(err)));

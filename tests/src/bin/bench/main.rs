@@ -140,24 +140,31 @@ async fn run_paths(bench: &Bench, options: &Options, report: &mut report::Report
     for &concurrency in &options.concurrency {
         let mut run: Vec<Measured> = Vec::new();
         if wanted("noop") {
+            bench.settle().await;
             run.push(bench.noop(concurrency).await);
         }
         if wanted("create") {
+            bench.settle().await;
             run.push(bench.create_conversation(concurrency).await);
         }
         if wanted("ticket") {
+            bench.settle().await;
             run.push(bench.create_ticket(concurrency).await);
         }
         if wanted("close") {
+            bench.settle().await;
             run.push(bench.close_ticket(concurrency).await);
         }
         if wanted("assign") {
+            bench.settle().await;
             run.push(bench.assign(concurrency).await);
         }
         if wanted("context") {
+            bench.settle().await;
             run.push(bench.context(concurrency, &sidebar).await);
         }
         if wanted("list") {
+            bench.settle().await;
             run.push(bench.list(concurrency).await);
         }
         for measured in &run {
@@ -174,6 +181,7 @@ async fn run_paths(bench: &Bench, options: &Options, report: &mut report::Report
             .rev()
             .find(|m| m.path.starts_with("UpdateTicket"))
             .map_or(40.0, |m| m.service.per_second);
+        bench.settle().await;
         let propagation = streams::propagation(bench, (sustained / 2.0).max(1.0)).await;
         eprintln!(
             "propagation at {:.0}/s: p99 {:.1} ms",

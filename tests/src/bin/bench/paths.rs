@@ -150,6 +150,56 @@ impl Bench {
         bench
     }
 
+    /// Waits until the inbox has applied every event ticketing logged, so
+    /// that one path's aftermath does not load the next path's run.
+    pub async fn settle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let mut shown = false;
+        loop {
+            let logged = self
+                .scalar(
+                    &self.ticketing_db,
+                    "SELECT last_sequence FROM event_heads WHERE account_id = $1",
+                )
+                .await;
+            let applied = self
+                .scalar(
+                    &self.inbox_db,
+                    "SELECT last_sequence FROM event_cursors WHERE account_id = $1",
+                )
+                .await;
+            let behind = logged - applied;
+            if behind <= 0 || std::time::Instant::now() > deadline {
+                if shown {
+                    eprintln!();
+                }
+                return;
+            }
+            eprint!("\rwaiting for the inbox to apply {behind:>7} events");
+            shown = true;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn scalar(&self, db: &DatabaseConnection, sql: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let backend = db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Sqlite => sql.replace('$', "?"),
+            _ => sql.to_owned(),
+        };
+        db.query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [self.account.clone().into()],
+        ))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+        .unwrap_or(0)
+    }
+
     /// Stops both services and drops every database of the run.
     pub async fn stop(self) {
         self.stack.stop().await;
@@ -194,6 +244,8 @@ impl Bench {
         })
         .await
         .expect("seed ticketed conversations");
+        seed::analyze(inbox_db).await.expect("analyze");
+        seed::analyze(ticketing_db).await.expect("analyze");
         batch
     }
 
@@ -261,6 +313,8 @@ impl Bench {
         .await;
         let (db, account) = (self.raw_inbox_db.clone(), self.account.clone());
         let run = self.batch("rawcc");
+        // The raw run starts once the service run's aftermath is applied.
+        self.settle().await;
         let raw = closed_loop(concurrency, self.duration, move |worker, n| {
             let (db, account) = (db.clone(), account.clone());
             let key = format!("{run}-{worker}-{n}");
@@ -299,6 +353,8 @@ impl Bench {
             self.account.clone(),
         );
         let stages = (self.pipeline_id.clone(), self.new_stage.clone());
+        // The raw run starts once the service run's aftermath is applied.
+        self.settle().await;
         let raw = closed_loop(concurrency, self.duration, move |_, _| {
             let id = supply.take().cloned();
             let (inbox, ticketing, account, stages) = (
@@ -349,6 +405,8 @@ impl Bench {
             self.account.clone(),
             self.closed_stage.clone(),
         );
+        // The raw run starts once the service run's aftermath is applied.
+        self.settle().await;
         let raw = closed_loop(concurrency, self.duration, move |_, _| {
             let id = supply.take().cloned();
             let (db, account, closed) = (db.clone(), account.clone(), closed.clone());
@@ -394,6 +452,8 @@ impl Bench {
             self.raw_ticketing_db.clone(),
             self.account.clone(),
         );
+        // The raw run starts once the service run's aftermath is applied.
+        self.settle().await;
         let raw = closed_loop(concurrency, self.duration, move |worker, n| {
             let (inbox, ticketing, account) = (inbox.clone(), ticketing.clone(), account.clone());
             let ticket = worker as u64 * per_worker + n % per_worker;
@@ -444,6 +504,8 @@ impl Bench {
             self.account.clone(),
             conversation.clone(),
         );
+        // The raw run starts once the service run's aftermath is applied.
+        self.settle().await;
         let raw = closed_loop(concurrency, self.duration, move |_, _| {
             let (db, account, target) = (db.clone(), account.clone(), target.clone());
             async move {
@@ -489,6 +551,8 @@ impl Bench {
         })
         .await;
         let (db, account) = (self.inbox_db.clone(), self.account.clone());
+        // The raw run starts once the service run's aftermath is applied.
+        self.settle().await;
         let raw = closed_loop(concurrency, self.duration, move |_, _| {
             let (db, account) = (db.clone(), account.clone());
             async move { Some(raw::list(&db, &account).await.is_ok()) }
