@@ -333,3 +333,89 @@ async fn watch_conversations_replays_then_follows_and_resumes_from_a_cursor() {
     }
     stack.stop().await;
 }
+
+/// Changes after `after` up to `until` as one watcher of `account` receives them.
+async fn watched(
+    inbox: std::net::SocketAddr,
+    account: String,
+    after: i64,
+    until: i64,
+) -> Vec<(i64, String)> {
+    let mut stream = ipb::inbox_service_client::InboxServiceClient::new(channel(inbox).await)
+        .watch_conversations(as_user(
+            &account,
+            "ui",
+            ipb::WatchConversationsRequest {
+                after_sequence: after,
+            },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|(sequence, _)| *sequence < until) {
+        let message = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("the stream keeps delivering")
+            .expect("open")
+            .expect("message");
+        if let Some(ipb::watch_conversations_response::Kind::Change(change)) = message.kind {
+            seen.push((change.sequence, change.conversation.expect("snapshot").id));
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn many_watchers_of_one_account_each_get_every_change_once_in_order() {
+    // The inbox serves an account's watchers from one shared tail of its
+    // change log; watchers that start behind it read the database until
+    // they reach it. Every one must see the same gap-free sequence.
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    for i in 0..10 {
+        conversation(&stack, &account, &format!("Before {i}"), "many@example.com").await;
+    }
+    const WRITES: i64 = 40;
+    let until = 10 + WRITES;
+    let mut watchers = tokio::task::JoinSet::new();
+    for w in 0..24usize {
+        // From the start, from the middle, and from the head.
+        let after = [0, 5, 10][w % 3];
+        let (addr, account) = (stack.inbox_addr, account.clone());
+        watchers.spawn(async move { (after, watched(addr, account, after, until).await) });
+    }
+    // Concurrent writers while the watchers start.
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..4 {
+        let (addr, account) = (stack.inbox_addr, account.clone());
+        writers.spawn(async move {
+            let mut inbox = ipb::inbox_service_client::InboxServiceClient::new(channel(addr).await);
+            for i in 0..WRITES / 4 {
+                inbox
+                    .create_conversation(as_user(
+                        &account,
+                        "agent",
+                        new_conversation(&format!("W{writer}-{i}"), "many@example.com"),
+                    ))
+                    .await
+                    .expect("create");
+            }
+        });
+    }
+    writers.join_all().await;
+    let everything = watched(stack.inbox_addr, account.clone(), 0, until).await;
+    assert_eq!(
+        everything.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        (1..=until).collect::<Vec<_>>(),
+        "the log is gap-free"
+    );
+    for (after, seen) in watchers.join_all().await {
+        assert_eq!(
+            seen,
+            everything[after as usize..],
+            "a watcher from {after} sees every later change once, in order"
+        );
+    }
+    stack.stop().await;
+}
