@@ -183,17 +183,17 @@ async fn change(
     for (column, value) in sets {
         update = update.col_expr(column, value);
     }
-    let result = update
+    let updated = update
         .filter(C::Id.eq(id))
         .filter(C::AccountId.eq(account_id))
         .filter(when)
-        .exec(conn)
+        .exec_with_returning(conn)
         .await?;
-    if result.rows_affected == 0 {
-        return Ok(false);
+    match updated.first() {
+        Some(row) => {
+            changes::append(conn, row, kind).await?;
+            Ok(true)
+        }
+        None => Ok(false),
     }
-    if let Some(row) = queries::find_conversation(conn, account_id, id).await? {
-        changes::append(conn, &row, kind).await?;
-    }
-    Ok(true)
 }

@@ -24,26 +24,22 @@ pub async fn append(
     row: &conversation::Model,
     kind: pb::ConversationChangeKind,
 ) -> Result<i64, DbErr> {
-    change_head::Entity::insert(change_head::ActiveModel {
+    // One statement creates or bumps the head and returns the new sequence.
+    let sequence = change_head::Entity::insert(change_head::ActiveModel {
         account_id: Set(row.account_id.clone()),
-        last_sequence: Set(0),
+        last_sequence: Set(1),
     })
     .on_conflict(
         OnConflict::column(change_head::Column::AccountId)
-            .do_nothing()
+            .value(
+                change_head::Column::LastSequence,
+                Expr::col((change_head::Entity, change_head::Column::LastSequence)).add(1),
+            )
             .to_owned(),
     )
-    .exec_without_returning(conn)
-    .await?;
-    change_head::Entity::update_many()
-        .col_expr(
-            change_head::Column::LastSequence,
-            Expr::col(change_head::Column::LastSequence).add(1),
-        )
-        .filter(change_head::Column::AccountId.eq(&row.account_id))
-        .exec(conn)
-        .await?;
-    let sequence = head(conn, &row.account_id).await?;
+    .exec_with_returning(conn)
+    .await?
+    .last_sequence;
     conversation_change::Entity::insert(conversation_change::ActiveModel {
         account_id: Set(row.account_id.clone()),
         sequence: Set(sequence),

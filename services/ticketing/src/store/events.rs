@@ -125,23 +125,15 @@ impl EventBatch {
             return Ok(Vec::new());
         }
         let count = self.events.len() as i64;
-        let updated = event_head::Entity::update_many()
+        let head = event_head::Entity::update_many()
             .col_expr(
                 event_head::Column::LastSequence,
                 Expr::col(event_head::Column::LastSequence).add(count),
             )
             .filter(event_head::Column::AccountId.eq(&self.account_id))
-            .exec(conn)
-            .await?;
-        if updated.rows_affected != 1 {
-            return Err(DbErr::RecordNotFound(format!(
-                "event head of account {}",
-                self.account_id
-            )));
-        }
-        let head = event_head::Entity::find_by_id(self.account_id.clone())
-            .one(conn)
+            .exec_with_returning(conn)
             .await?
+            .pop()
             .ok_or_else(|| {
                 DbErr::RecordNotFound(format!("event head of account {}", self.account_id))
             })?;
