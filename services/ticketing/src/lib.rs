@@ -61,6 +61,7 @@ pub async fn run(
         config: Arc::new(config.clone()),
         signal: app::EventSignal::default(),
         streams: kit::stream::StreamLimit::new(config.limits.max_streams),
+        catalog: Default::default(),
     };
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
     let relay = OwnedTask::spawn(kit::db::relay_notifications(

@@ -34,16 +34,36 @@ pub async fn ticket_snapshot(
         },
     )
     .await?;
-    for conversation_id in &ticket.conversation_ids {
-        link(conn, &ticket.account_id, conversation_id, &ticket.id).await?;
-        if stored && ticket.workspace == tpb::Workspace::HelpDesk as i32 {
-            move_to_help_desk(conn, &ticket.account_id, conversation_id).await?;
-        }
+    // One statement per kind of change for all the ticket's conversations:
+    // the consumer applies every ticket event, and most change nothing.
+    use conversation::Column as C;
+    let ids: Vec<&str> = ticket.conversation_ids.iter().map(String::as_str).collect();
+    let linked = vec![(C::TicketId, Some(ticket.id.clone()).into())];
+    change_many(
+        conn,
+        &ticket.account_id,
+        &ids,
+        C::TicketId.is_null(),
+        linked,
+        Kind::Updated,
+    )
+    .await?;
+    if stored && ticket.workspace == tpb::Workspace::HelpDesk as i32 {
+        let help_desk = tpb::Workspace::HelpDesk as i32;
+        let moved = vec![(C::Workspace, help_desk.into())];
+        change_many(
+            conn,
+            &ticket.account_id,
+            &ids,
+            C::Workspace.ne(help_desk),
+            moved,
+            Kind::Updated,
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// Applies one directive. Returns whether the conversation changed.
 pub async fn directive(
     conn: &impl ConnectionTrait,
     account_id: &str,
@@ -176,24 +196,39 @@ async fn change(
     sets: Vec<(conversation::Column, SimpleExpr)>,
     kind: Kind,
 ) -> Result<bool, DbErr> {
+    Ok(change_many(conn, account_id, &[id], when, sets, kind).await? > 0)
+}
+
+/// Applies `sets` to those of the conversations `ids` for which `when`
+/// holds, and logs a change for each one changed; returns how many.
+async fn change_many(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    ids: &[&str],
+    when: SimpleExpr,
+    sets: Vec<(conversation::Column, SimpleExpr)>,
+    kind: Kind,
+) -> Result<usize, DbErr> {
     use conversation::Column as C;
+    if ids.is_empty() {
+        return Ok(0);
+    }
     let mut update = conversation::Entity::update_many()
         .col_expr(C::Version, Expr::col(C::Version).add(1))
         .col_expr(C::UpdatedAt, kit::time::now_micros().into());
     for (column, value) in sets {
         update = update.col_expr(column, value);
     }
-    let updated = update
-        .filter(C::Id.eq(id))
+    let mut updated = update
+        .filter(C::Id.is_in(ids.iter().copied()))
         .filter(C::AccountId.eq(account_id))
         .filter(when)
         .exec_with_returning(conn)
         .await?;
-    match updated.first() {
-        Some(row) => {
-            changes::append(conn, row, kind).await?;
-            Ok(true)
-        }
-        None => Ok(false),
+    // In the order the caller named them, whatever order the database used.
+    updated.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
+    for row in &updated {
+        changes::append(conn, row, kind).await?;
     }
+    Ok(updated.len())
 }

@@ -270,6 +270,7 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
         outcome = Applied::Applied;
     }
     if outcome == Applied::Applied {
+        crate::store::changes::announce(&txn).await?;
         txn.commit().await?;
         app.changes.notify();
     }

@@ -102,6 +102,7 @@ impl App {
         };
         kit::idempotency::record(key, &txn, &convert::conversation_to_proto(&next)).await?;
         changes::append(&txn, &next, kind).await?;
+        changes::announce(&txn).await?;
         txn.commit().await?;
         self.changes.notify();
         Ok(Some((next, queued)))

@@ -125,6 +125,7 @@ impl App {
             apply::directive(&txn, &report.account_id, directive).await?;
         }
         changes::delete_report(&txn, &report.id).await?;
+        crate::store::changes::announce(&txn).await?;
         txn.commit().await?;
         self.changes.notify();
         Ok(())

@@ -82,6 +82,9 @@ impl App {
         queries::raise_cursor(&txn, account_id, pruned_through)
             .await
             .map_err(internal)?;
+        crate::store::changes::announce(&txn)
+            .await
+            .map_err(internal)?;
         txn.commit().await.map_err(internal)?;
         self.changes.notify();
         tracing::warn!(

@@ -135,6 +135,7 @@ impl App {
     ) -> Result<crate::store::conversation::Model, ApiError> {
         let txn = self.db.begin().await?;
         apply::ticket_snapshot(&txn, ticket).await?;
+        crate::store::changes::announce(&txn).await?;
         txn.commit().await?;
         self.changes.notify();
         self.load_conversation(&self.db, account_id, conversation_id)

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod associate;
+mod catalog;
 mod history;
 pub mod notify;
 mod pipelines;
@@ -38,6 +39,8 @@ pub struct App {
     pub signal: EventSignal,
     /// How many WatchEvents streams this process serves at once.
     pub streams: kit::stream::StreamLimit,
+    /// Accounts and stages read so far (they never change).
+    pub catalog: Arc<catalog::Catalog>,
 }
 
 impl App {

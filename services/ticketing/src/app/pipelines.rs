@@ -73,7 +73,7 @@ impl App {
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }
-        queries::find_account(&txn, account_id)
+        self.account(&txn, account_id)
             .await?
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
         let row = pipeline::Model {

@@ -149,7 +149,8 @@ impl App {
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(answer);
         }
-        let account = queries::find_account(&txn, account_id)
+        let account = self
+            .account(&txn, account_id)
             .await?
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
         let (conversation, existing) = match &input.conversation {
@@ -245,7 +246,8 @@ impl App {
         stage_id: Option<&str>,
     ) -> Result<(String, stage::Model), ApiError> {
         if let Some(stage_id) = stage_id {
-            let stage = queries::find_stage(conn, account_id, stage_id)
+            let stage = self
+                .stage(conn, account_id, stage_id)
                 .await?
                 .ok_or_else(|| {
                     ApiError::invalid(
@@ -272,11 +274,15 @@ impl App {
                         format!("no pipeline {id} in this account"),
                     )
                 })?,
-            None => queries::default_pipeline(conn, account_id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::internal(format!("account {account_id} has no default pipeline"))
-                })?,
+            None => {
+                let first = self
+                    .default_first_stage(conn, account_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::internal(format!("account {account_id} has no default pipeline"))
+                    })?;
+                return Ok((first.pipeline_id.clone(), first));
+            }
         };
         let first = queries::stages_of(conn, std::slice::from_ref(&pipeline.id))
             .await?
@@ -309,7 +315,7 @@ impl App {
         conn: &impl ConnectionTrait,
         row: &ticket::Model,
     ) -> Result<stage::Model, ApiError> {
-        queries::find_stage(conn, &row.account_id, &row.stage_id)
+        self.stage(conn, &row.account_id, &row.stage_id)
             .await?
             .ok_or_else(|| {
                 ApiError::internal(format!("ticket {} has no stage {}", row.id, row.stage_id))

@@ -186,7 +186,8 @@ impl App {
         id: &str,
         surface: Surface,
     ) -> Result<ticket::Model, ApiError> {
-        let account = queries::find_account(txn, account_id)
+        let account = self
+            .account(txn, account_id)
             .await?
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
         let ticket = queries::find_ticket_for_update(txn, account_id, id)

@@ -106,7 +106,8 @@ impl App {
         let current = queries::find_ticket_for_update(&txn, account_id, &update.id)
             .await?
             .ok_or_else(|| ApiError::not_found("ticket", &update.id))?;
-        let account = queries::find_account(&txn, account_id)
+        let account = self
+            .account(&txn, account_id)
             .await?
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
         rules::check_management_surface(account.help_desk, update.surface).map_err(rule_error)?;
@@ -137,7 +138,8 @@ impl App {
                 // R4: a ticket's owner changes no conversation.
                 TicketField::Owner => next.owner_id = update.owner_id.clone(),
                 TicketField::Stage => {
-                    new_stage = queries::find_stage(&txn, account_id, &update.stage_id)
+                    new_stage = self
+                        .stage(&txn, account_id, &update.stage_id)
                         .await?
                         .ok_or_else(|| {
                             ApiError::invalid(
