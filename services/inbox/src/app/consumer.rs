@@ -235,6 +235,9 @@ const APPLY_BATCH: usize = 256;
 /// to its last event: all of them take effect exactly once, or none do.
 pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, sea_orm::DbErr> {
     let txn = app.db.begin().await?;
+    // First, so that no statement is added to the time the account's change
+    // head is locked; dropped with the transaction if nothing is applied.
+    crate::store::changes::announce(&txn).await?;
     let mut accounts: Vec<&str> = Vec::new();
     for event in events {
         if !accounts.contains(&event.account_id.as_str()) {
@@ -270,7 +273,6 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
         outcome = Applied::Applied;
     }
     if outcome == Applied::Applied {
-        crate::store::changes::announce(&txn).await?;
         txn.commit().await?;
         app.changes.notify();
     }

@@ -115,8 +115,8 @@ impl App {
         .await?;
         let answer = convert::conversation_to_proto(&row);
         kit::idempotency::record(key, &txn, &answer).await?;
-        changes::append(&txn, &row, pb::ConversationChangeKind::Created).await?;
         changes::announce(&txn).await?;
+        changes::append(&txn, &row, pb::ConversationChangeKind::Created).await?;
         txn.commit().await?;
         self.changes.notify();
         tracing::info!(conversation_id = %row.id, account_id, "conversation created");
@@ -219,8 +219,8 @@ impl App {
         }
         let answer = convert::message_to_proto(&row);
         kit::idempotency::record(key.as_ref(), &txn, &answer).await?;
-        changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
         changes::announce(&txn).await?;
+        changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
         txn.commit().await.map_err(ApiError::from)?;
         self.changes.notify();
         self.deliver_now(report).await;

@@ -101,8 +101,8 @@ impl App {
             None => None,
         };
         kit::idempotency::record(key, &txn, &convert::conversation_to_proto(&next)).await?;
-        changes::append(&txn, &next, kind).await?;
         changes::announce(&txn).await?;
+        changes::append(&txn, &next, kind).await?;
         txn.commit().await?;
         self.changes.notify();
         Ok(Some((next, queued)))

@@ -118,6 +118,7 @@ impl App {
         answer: &tpb::NotifyConversationChangedResponse,
     ) -> Result<(), sea_orm::DbErr> {
         let txn = self.db.begin().await?;
+        changes::announce(&txn).await?;
         if let Some(ticket) = &answer.ticket {
             apply::ticket_snapshot(&txn, ticket).await?;
         }
@@ -125,7 +126,6 @@ impl App {
             apply::directive(&txn, &report.account_id, directive).await?;
         }
         changes::delete_report(&txn, &report.id).await?;
-        crate::store::changes::announce(&txn).await?;
         txn.commit().await?;
         self.changes.notify();
         Ok(())

@@ -61,6 +61,9 @@ impl App {
         }
         let internal = |err: sea_orm::DbErr| tonic::Status::internal(err.to_string());
         let txn = self.db.begin().await.map_err(internal)?;
+        crate::store::changes::announce(&txn)
+            .await
+            .map_err(internal)?;
         for ticket in &tickets {
             apply::ticket_snapshot(&txn, ticket)
                 .await
@@ -80,9 +83,6 @@ impl App {
             }
         }
         queries::raise_cursor(&txn, account_id, pruned_through)
-            .await
-            .map_err(internal)?;
-        crate::store::changes::announce(&txn)
             .await
             .map_err(internal)?;
         txn.commit().await.map_err(internal)?;

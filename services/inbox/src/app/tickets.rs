@@ -134,8 +134,8 @@ impl App {
         ticket: &tpb::Ticket,
     ) -> Result<crate::store::conversation::Model, ApiError> {
         let txn = self.db.begin().await?;
-        apply::ticket_snapshot(&txn, ticket).await?;
         crate::store::changes::announce(&txn).await?;
+        apply::ticket_snapshot(&txn, ticket).await?;
         txn.commit().await?;
         self.changes.notify();
         self.load_conversation(&self.db, account_id, conversation_id)

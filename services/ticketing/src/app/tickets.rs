@@ -153,14 +153,18 @@ impl App {
             .account(&txn, account_id)
             .await?
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
-        let (conversation, existing) = match &input.conversation {
+        let held = match &input.conversation {
             Some((snapshot, version)) => {
-                let held =
-                    queries::record_facts(&txn, facts_row(account_id, snapshot, *version)).await?;
-                (Some(merged_facts(snapshot, &held)), held.ticket_id)
+                Some(queries::record_facts(&txn, facts_row(account_id, snapshot, *version)).await?)
             }
-            None => (None, None),
+            None => None,
         };
+        let conversation = input
+            .conversation
+            .as_ref()
+            .zip(held.as_ref())
+            .map(|((snapshot, _), held)| merged_facts(snapshot, held));
+        let existing = held.as_ref().and_then(|h| h.ticket_id.clone());
         let (pipeline_id, stage) = self
             .resolve_stage(
                 &txn,
@@ -222,7 +226,15 @@ impl App {
             })
             .into());
         }
-        let links = queries::links_of(&txn, &row.id).await?;
+        // A new ticket's only link is the one just made.
+        let links: Vec<_> = held
+            .into_iter()
+            .map(|held| ticket_conversation::Model {
+                ticket_id: Some(row.id.clone()),
+                linked_at: Some(now),
+                ..held
+            })
+            .collect();
         let answer = convert::ticket_to_proto(&row, &stage, &links);
         let request_id = key.map(|k| k.request_id.as_str()).unwrap_or_default();
         let mut batch = EventBatch::new(account_id, actor(caller), "CreateTicket", request_id)

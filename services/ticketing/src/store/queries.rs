@@ -169,18 +169,23 @@ pub async fn record_facts(
     let id = facts.conversation_id.clone();
     let newer = Expr::col((ticket_conversation::Entity, C::Version))
         .lt(Expr::col((Alias::new("excluded"), C::Version)));
-    ticket_conversation::Entity::insert(facts.into_active_model())
+    let written = ticket_conversation::Entity::insert(facts.into_active_model())
         .on_conflict(
             OnConflict::column(C::ConversationId)
                 .update_columns([C::OwnerId, C::Open, C::Trashed, C::Version])
                 .action_and_where(newer)
                 .to_owned(),
         )
-        .exec_without_returning(conn)
-        .await?;
-    link_of_conversation(conn, &id)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {id} facts")))
+        .exec_with_returning(conn)
+        .await;
+    match written {
+        Ok(row) => Ok(row),
+        // Older than what is held: the held row stands, and is read.
+        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => link_of_conversation(conn, &id)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {id} facts"))),
+        Err(err) => Err(err),
+    }
 }
 
 /// R2: gives the conversation its ticket unless it has one. The guarded
