@@ -834,3 +834,55 @@ async fn draining_ends_streams_with_unavailable_and_turns_health_not_serving() {
     drop(health_client.check(HealthCheckRequest::default()).await);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_calls_with_one_request_id_all_get_the_one_answer() {
+    // Retries that overlap (a client timing out and retrying while the first
+    // attempt is still running, or the inbox's outbox delivering a report
+    // twice) race to record the same key: the losers must replay the
+    // winner's answer, never fail with an internal error.
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    // Connected first and released together, so that the calls overlap.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(12));
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let mut client = stack.ticketing().await;
+        let (account, start) = (account.clone(), start.clone());
+        calls.spawn(async move {
+            start.wait().await;
+            client
+                .create_ticket(as_user(
+                    &account,
+                    "a",
+                    tpb::CreateTicketRequest {
+                        request_id: "same-create".into(),
+                        ticket: Some(tpb::Ticket {
+                            name: "Once only".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .map(|r| r.into_inner().id)
+        });
+    }
+    let ids: Vec<String> = calls
+        .join_all()
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("every overlapping retry gets the answer"))
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let tickets = stack
+        .ticketing()
+        .await
+        .list_tickets(as_user(&account, "a", tpb::ListTicketsRequest::default()))
+        .await
+        .expect("list")
+        .into_inner()
+        .tickets;
+    assert_eq!(tickets.len(), 1);
+    stack.stop().await;
+}

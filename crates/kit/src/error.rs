@@ -90,6 +90,15 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
+        // A unique key another transaction committed first (the same
+        // request_id from a concurrent retry, say): nothing was applied, and
+        // the same call again finds the winner's result.
+        if crate::db::is_unique_violation(&err) {
+            return Self::Aborted {
+                reason: "CONCURRENT_REQUEST",
+                message: "a concurrent request changed the same thing first; retry".into(),
+            };
+        }
         Self::Internal(err.to_string())
     }
 }

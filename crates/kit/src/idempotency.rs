@@ -165,14 +165,17 @@ pub async fn replay<R: Message + Default>(
     }
 }
 
-/// Records the answer for `key` if there is one.
+/// Records the answer for `key` if there is one. A unique violation means a
+/// concurrent call with the same key committed first: the database error is
+/// returned as is, so that callers can tell it apart, roll back and replay
+/// that call's answer.
 pub async fn record<R: Message>(
     key: Option<&Key>,
     conn: &impl ConnectionTrait,
     response: &R,
-) -> Result<(), ApiError> {
-    if let Some(key) = key {
-        key.record(conn, response).await?;
+) -> Result<(), sea_orm::DbErr> {
+    match key {
+        Some(key) => key.record(conn, response).await,
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -34,8 +34,14 @@ pub async fn ticket_snapshot(
         },
     )
     .await?;
-    // One statement per kind of change for all the ticket's conversations:
-    // the consumer applies every ticket event, and most change nothing.
+    if !stored {
+        // This version or a newer one was applied before, links included
+        // (same transaction), and a conversation's link is permanent (R2):
+        // there is nothing left to do. The common case for the consumer
+        // after the inbox applied an answer synchronously.
+        return Ok(());
+    }
+    // One statement per kind of change for all the ticket's conversations.
     use conversation::Column as C;
     let ids: Vec<&str> = ticket.conversation_ids.iter().map(String::as_str).collect();
     let linked = vec![(C::TicketId, Some(ticket.id.clone()).into())];
@@ -48,7 +54,7 @@ pub async fn ticket_snapshot(
         Kind::Updated,
     )
     .await?;
-    if stored && ticket.workspace == tpb::Workspace::HelpDesk as i32 {
+    if ticket.workspace == tpb::Workspace::HelpDesk as i32 {
         let help_desk = tpb::Workspace::HelpDesk as i32;
         let moved = vec![(C::Workspace, help_desk.into())];
         change_many(
