@@ -110,7 +110,7 @@ async fn main() {
     );
     let mut report = report::Report::new(backend, &options);
     if options.growth.is_empty() {
-        run_paths(&bench, &options, &mut report).await;
+        run_paths(&bench, &options, &mut report, &peak).await;
     } else {
         run_growth(&bench, &options, &mut report).await;
     }
@@ -134,7 +134,12 @@ async fn main() {
     }
 }
 
-async fn run_paths(bench: &Bench, options: &Options, report: &mut report::Report) {
+async fn run_paths(
+    bench: &Bench,
+    options: &Options,
+    report: &mut report::Report,
+    peak: &memory::Peak,
+) {
     let wanted = |name: &str| options.paths.iter().any(|p| p == name);
     let sidebar = bench.sidebar_target(5).await;
     for &concurrency in &options.concurrency {
@@ -189,7 +194,11 @@ async fn run_paths(bench: &Bench, options: &Options, report: &mut report::Report
         );
         report.propagation = Some(propagation);
     }
+    // Before the fan-out opens its thousand client-side streams, the load
+    // generator holds little: this peak is mostly the two services.
+    report.peak_rss_before_fan_out = Some(peak.highest());
     if wanted("fanout") {
+        bench.settle().await;
         let fan_out = streams::fan_out(bench, options.subscribers, options.events_per_second).await;
         eprintln!(
             "fan-out to {}: p99 {:.1} ms, {} lost",
