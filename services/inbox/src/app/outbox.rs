@@ -160,7 +160,11 @@ pub async fn run(app: App, mut draining: Draining) {
         if draining.is_draining() {
             return;
         }
-        let pending = match changes::pending_reports(&app.db, BATCH).await {
+        // Reports younger than this are still being delivered by the call
+        // that queued them; taking them too would only race it.
+        let grace = i64::try_from(SYNC_DELIVERY_TIMEOUT.as_micros()).unwrap_or(i64::MAX);
+        let queued_before = kit::time::now_micros().saturating_sub(grace);
+        let pending = match changes::pending_reports(&app.db, queued_before, BATCH).await {
             Ok(pending) => pending,
             Err(err) => {
                 tracing::warn!(%err, "cannot read the outbox");

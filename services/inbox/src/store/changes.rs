@@ -120,9 +120,11 @@ pub async fn enqueue_report(
 /// The oldest reports, in creation order.
 pub async fn pending_reports(
     conn: &impl ConnectionTrait,
+    queued_before: i64,
     limit: u64,
 ) -> Result<Vec<outbox::Model>, DbErr> {
     outbox::Entity::find()
+        .filter(outbox::Column::CreatedAt.lt(queued_before))
         .order_by_asc(outbox::Column::Id)
         .limit(limit)
         .all(conn)
