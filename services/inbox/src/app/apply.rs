@@ -19,10 +19,11 @@ const CLOSED: i32 = proto::inbox::v1::ConversationStatus::Closed as i32;
 
 /// Stores the snapshot if it is newer than the stored one, and keeps each
 /// of the ticket's conversations linked and in the ticket's workspace.
+/// Returns the conversations it changed, as they are now.
 pub async fn ticket_snapshot(
     conn: &impl ConnectionTrait,
     ticket: &tpb::Ticket,
-) -> Result<(), DbErr> {
+) -> Result<Vec<conversation::Model>, DbErr> {
     let stored = queries::upsert_ticket_view(
         conn,
         ticket_view::Model {
@@ -39,13 +40,13 @@ pub async fn ticket_snapshot(
         // (same transaction), and a conversation's link is permanent (R2):
         // there is nothing left to do. The common case for the consumer
         // after the inbox applied an answer synchronously.
-        return Ok(());
+        return Ok(Vec::new());
     }
     // One statement per kind of change for all the ticket's conversations.
     use conversation::Column as C;
     let ids: Vec<&str> = ticket.conversation_ids.iter().map(String::as_str).collect();
     let linked = vec![(C::TicketId, Some(ticket.id.clone()).into())];
-    change_many(
+    let mut changed = change_many(
         conn,
         &ticket.account_id,
         &ids,
@@ -57,7 +58,7 @@ pub async fn ticket_snapshot(
     if ticket.workspace == tpb::Workspace::HelpDesk as i32 {
         let help_desk = tpb::Workspace::HelpDesk as i32;
         let moved = vec![(C::Workspace, help_desk.into())];
-        change_many(
+        for row in change_many(
             conn,
             &ticket.account_id,
             &ids,
@@ -65,9 +66,13 @@ pub async fn ticket_snapshot(
             moved,
             Kind::Updated,
         )
-        .await?;
+        .await?
+        {
+            changed.retain(|earlier| earlier.id != row.id);
+            changed.push(row);
+        }
     }
-    Ok(())
+    Ok(changed)
 }
 
 pub async fn directive(
@@ -202,11 +207,13 @@ async fn change(
     sets: Vec<(conversation::Column, SimpleExpr)>,
     kind: Kind,
 ) -> Result<bool, DbErr> {
-    Ok(change_many(conn, account_id, &[id], when, sets, kind).await? > 0)
+    Ok(!change_many(conn, account_id, &[id], when, sets, kind)
+        .await?
+        .is_empty())
 }
 
 /// Applies `sets` to those of the conversations `ids` for which `when`
-/// holds, and logs a change for each one changed; returns how many.
+/// holds, and logs a change for each one changed; returns them.
 async fn change_many(
     conn: &impl ConnectionTrait,
     account_id: &str,
@@ -214,10 +221,10 @@ async fn change_many(
     when: SimpleExpr,
     sets: Vec<(conversation::Column, SimpleExpr)>,
     kind: Kind,
-) -> Result<usize, DbErr> {
+) -> Result<Vec<conversation::Model>, DbErr> {
     use conversation::Column as C;
     if ids.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut update = conversation::Entity::update_many()
         .col_expr(C::Version, Expr::col(C::Version).add(1))
@@ -236,5 +243,5 @@ async fn change_many(
     for row in &updated {
         changes::append(conn, row, kind).await?;
     }
-    Ok(updated.len())
+    Ok(updated)
 }

@@ -135,10 +135,17 @@ impl App {
     ) -> Result<crate::store::conversation::Model, ApiError> {
         let txn = self.db.begin().await?;
         crate::store::changes::announce(&txn).await?;
-        apply::ticket_snapshot(&txn, ticket).await?;
+        let changed = apply::ticket_snapshot(&txn, ticket).await?;
         txn.commit().await?;
         self.changes.notify();
-        self.load_conversation(&self.db, account_id, conversation_id)
-            .await
+        // Linked just now: the update returned it. Otherwise (a retry, or
+        // the event got here first) it is read.
+        match changed.into_iter().find(|row| row.id == conversation_id) {
+            Some(row) => Ok(row),
+            None => {
+                self.load_conversation(&self.db, account_id, conversation_id)
+                    .await
+            }
+        }
     }
 }
