@@ -795,3 +795,48 @@ async fn r13_replies_are_outgoing_and_incoming_mail_reopens_only_the_conversatio
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn r12_previous_conversations_leave_out_trashed_ones() {
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let mut inbox = stack.inbox().await;
+    let kept = conversation(&stack, &account, "Kept", "pat@example.com").await;
+    let binned = conversation(&stack, &account, "Binned", "pat@example.com").await;
+    let current = conversation(&stack, &account, "Current", "pat@example.com").await;
+    inbox
+        .trash_conversation(as_user(
+            &account,
+            "ana",
+            ipb::TrashConversationRequest {
+                conversation_id: binned.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("trash");
+    let context = inbox
+        .get_conversation_context(as_user(
+            &account,
+            "ana",
+            ipb::GetConversationContextRequest {
+                conversation_id: current.id.clone(),
+                previous_page_size: 10,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("context")
+        .into_inner();
+    let previous: Vec<&str> = context
+        .previous_conversations
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(
+        previous,
+        vec![kept.id.as_str()],
+        "the trashed one is left out"
+    );
+    stack.stop().await;
+}
