@@ -181,23 +181,20 @@ impl Bench {
         }
     }
 
-    async fn scalar(&self, db: &DatabaseConnection, sql: &str) -> i64 {
-        use sea_orm::{ConnectionTrait, DbBackend, Statement};
-        let backend = db.get_database_backend();
-        let sql = match backend {
-            DbBackend::Sqlite => sql.replace('$', "?"),
-            _ => sql.to_owned(),
-        };
-        db.query_one_raw(Statement::from_sql_and_values(
-            backend,
+    /// The one number `sql` (with the account as `$1`) reads; 0 when none.
+    pub async fn scalar(&self, db: &DatabaseConnection, sql: &str) -> i64 {
+        use sea_orm::ConnectionTrait;
+        let statement = raw::statement(
+            db.get_database_backend(),
             sql,
-            [self.account.clone().into()],
-        ))
-        .await
-        .ok()
-        .flatten()
-        .and_then(|row| row.try_get_by_index::<i64>(0).ok())
-        .unwrap_or(0)
+            vec![self.account.clone().into()],
+        );
+        db.query_one_raw(statement)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+            .unwrap_or(0)
     }
 
     /// Stops both services and drops every database of the run.

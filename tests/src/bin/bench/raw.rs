@@ -11,7 +11,7 @@ use sea_orm::{
 
 /// A statement written with `$1, $2, …` placeholders (SQLite takes them
 /// as `?1, ?2, …`).
-fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
+pub fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {
         DatabaseBackend::Sqlite => sql.replace('$', "?"),
         _ => sql.to_owned(),

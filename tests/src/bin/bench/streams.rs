@@ -10,7 +10,6 @@ use std::{
 
 use e2e::as_user;
 use proto::inbox::v1::{self as ipb, watch_conversations_response::Kind};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::task::JoinSet;
 
 use crate::{
@@ -22,23 +21,12 @@ use crate::{
 
 /// The inbox's change-log head of the account: subscribers start there.
 async fn head(bench: &Bench) -> i64 {
-    let backend = bench.inbox_db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Sqlite => "SELECT last_sequence FROM change_heads WHERE account_id = ?1",
-        _ => "SELECT last_sequence FROM change_heads WHERE account_id = $1",
-    };
     bench
-        .inbox_db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [bench.account.clone().into()],
-        ))
+        .scalar(
+            &bench.inbox_db,
+            "SELECT last_sequence FROM change_heads WHERE account_id = $1",
+        )
         .await
-        .ok()
-        .flatten()
-        .and_then(|row| row.try_get_by_index::<i64>(0).ok())
-        .unwrap_or(0)
 }
 
 async fn subscribe(
