@@ -235,9 +235,6 @@ const APPLY_BATCH: usize = 256;
 /// to its last event: all of them take effect exactly once, or none do.
 pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, sea_orm::DbErr> {
     let txn = app.db.begin().await?;
-    // First, so that no statement is added to the time the account's change
-    // head is locked; dropped with the transaction if nothing is applied.
-    crate::store::changes::announce(&txn).await?;
     let mut accounts: Vec<&str> = Vec::new();
     for event in events {
         if !accounts.contains(&event.account_id.as_str()) {
@@ -265,6 +262,12 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
         if !queries::advance_cursor(&txn, account_id, cursor, last.sequence).await? {
             // Another consumer moved it first: nothing of this batch may stay.
             return Ok(Applied::Fenced);
+        }
+        if outcome == Applied::Duplicate {
+            // Once, before the first change takes an account's change head:
+            // no statement may lengthen the time that lock is held, and a
+            // batch of duplicates needs no announcement at all.
+            crate::store::changes::announce(&txn).await?;
         }
         for event in fresh {
             let span = kit::observe::span_from("apply_event", &event.trace_context);
