@@ -14,13 +14,21 @@ async fn start_ticketing(
     url: &str,
     at: Option<SocketAddr>,
 ) -> (SocketAddr, JoinHandle<()>, Shutdown) {
+    start_ticketing_polling(url, at, Duration::from_millis(200)).await
+}
+
+async fn start_ticketing_polling(
+    url: &str,
+    at: Option<SocketAddr>,
+    poll: Duration,
+) -> (SocketAddr, JoinHandle<()>, Shutdown) {
     let listener = TcpListener::bind(at.unwrap_or_else(|| "127.0.0.1:0".parse().expect("address")))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let mut config = ticketing::Config::for_database(url);
-    config.stream.poll_interval = Duration::from_millis(200);
-    config.stream.progress_interval = Duration::from_millis(500);
+    config.stream.poll_interval = poll;
+    config.stream.progress_interval = poll.max(Duration::from_millis(500));
     let shutdown = Shutdown::new();
     let draining = shutdown.draining();
     let task = tokio::spawn(async move {
@@ -217,5 +225,97 @@ async fn the_inbox_fails_over_between_ticketing_replicas_and_loses_nothing() {
     a_shutdown.trigger();
     let _ = a_task.await;
     inbox_db.drop_database().await;
+    ticketing_db.drop_database().await;
+}
+
+/// A commit through one replica wakes the watchers of another at once: its
+/// announcer's NOTIFY, sent after the commit, reaches the other's listener.
+/// Both replicas poll only once a minute here, so nothing else could deliver
+/// the event within the wait below. PostgreSQL only (SQLite has no NOTIFY
+/// and is served by one process).
+#[tokio::test]
+async fn a_commit_through_one_replica_wakes_watchers_of_another_without_polling() {
+    let mut ticketing_db = TestDb::create("ticketing").await;
+    if !ticketing_db.url().starts_with("postgres") {
+        return;
+    }
+    let minute = Duration::from_secs(60);
+    let (a, a_task, a_shutdown) = start_ticketing_polling(ticketing_db.url(), None, minute).await;
+    let (b, b_task, b_shutdown) = start_ticketing_polling(ticketing_db.url(), None, minute).await;
+    let mut through_a =
+        tpb::ticketing_service_client::TicketingServiceClient::new(channel(a).await);
+    let account = through_a
+        .create_account(tonic::Request::new(tpb::CreateAccountRequest {
+            account: Some(tpb::Account {
+                name: "Announced".into(),
+                tier: tpb::Tier::Starter as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .await
+        .expect("account")
+        .into_inner()
+        .id;
+    let mut watching_b =
+        tpb::ticketing_service_client::TicketingServiceClient::new(channel(b).await)
+            .watch_events(as_user(
+                &account,
+                "x",
+                tpb::WatchEventsRequest {
+                    cursors: vec![tpb::AccountCursor {
+                        account_id: account.clone(),
+                        after_sequence: 0,
+                    }],
+                    all_accounts: false,
+                },
+            ))
+            .await
+            .expect("watch b")
+            .into_inner();
+    // B's watcher has read the (empty) log and waits on its signal.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for round in 0..3 {
+        let ticket = through_a
+            .create_ticket(as_user(
+                &account,
+                "x",
+                tpb::CreateTicketRequest {
+                    ticket: Some(tpb::Ticket {
+                        name: format!("Announced {round}"),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("ticket through a")
+            .into_inner();
+        let heard = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let message = watching_b.next().await.expect("open").expect("message");
+                if let Some(tpb::watch_events_response::Kind::Event(tpb::Event {
+                    payload: Some(tpb::event::Payload::TicketChanged(changed)),
+                    ..
+                })) = message.kind
+                    && changed.ticket.is_some_and(|t| t.id == ticket.id)
+                {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(
+            heard.is_ok(),
+            "round {round}: B's watcher did not hear of A's commit within 10 s (it polls once a minute)"
+        );
+    }
+
+    drop(watching_b);
+    for (task, shutdown) in [(a_task, a_shutdown), (b_task, b_shutdown)] {
+        shutdown.trigger();
+        let _ = task.await;
+    }
     ticketing_db.drop_database().await;
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr};
 
 /// Opens the database at `url`, creating the SQLite file and its folder if
 /// needed.
@@ -135,16 +135,32 @@ impl From<TxError> for crate::ApiError {
     }
 }
 
-/// On PostgreSQL, makes the transaction notify `channel` when it commits, so
-/// watchers in other replicas wake at once (SQLite has a single process).
-pub async fn notify_on_commit(
-    txn: &impl sea_orm::ConnectionTrait,
+/// On PostgreSQL, tells other replicas' watchers on `channel` that this
+/// process committed, whenever `signal` asks. The NOTIFY runs in its own
+/// statement after the commits it announces, never inside them: PostgreSQL
+/// serialises the commits of notifying transactions on one cluster-wide lock
+/// held through their WAL flush, which would queue every writer behind every
+/// other. Returns at once on SQLite (a single process).
+pub async fn announce_commits(
+    db: DatabaseConnection,
     channel: &'static str,
-) -> Result<(), DbErr> {
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        txn.execute_unprepared(&format!("NOTIFY {channel}")).await?;
+    signal: crate::signal::CommitSignal,
+    mut draining: crate::shutdown::Draining,
+) {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
     }
-    Ok(())
+    let notify = format!("NOTIFY {channel}");
+    loop {
+        tokio::select! {
+            _ = signal.announcement_wanted() => {}
+            _ = draining.wait() => return,
+        }
+        if let Err(err) = db.execute_unprepared(&notify).await {
+            // Watchers elsewhere still poll; the next commit tries again.
+            tracing::warn!(channel, %err, "cannot announce commits to other replicas");
+        }
+    }
 }
 
 /// Wakes `signal` whenever a transaction of any replica commits a
@@ -170,7 +186,7 @@ pub async fn relay_notifications(
                     loop {
                         tokio::select! {
                             received = listener.recv() => match received {
-                                Ok(_) => signal.notify(),
+                                Ok(_) => signal.wake(),
                                 Err(err) => {
                                     tracing::warn!(channel, %err, "notification listener failed");
                                     break;

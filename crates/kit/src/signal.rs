@@ -1,26 +1,52 @@
 //! Wakes stream watchers after a commit. A counter in a watch channel: a
 //! watcher that was busy when it changed still sees the change, so no wake-up
 //! is lost; watchers also poll, for commits made by other replicas.
+//!
+//! A commit of this process also asks for an announcement to other replicas
+//! (`kit::db::announce_commits`). Requests made while one is on its way fold
+//! into the next, so a burst of commits costs one or two announcements, and
+//! no data transaction carries a NOTIFY (see docs/decisions.md).
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 #[derive(Clone)]
-pub struct CommitSignal(Arc<watch::Sender<u64>>);
+pub struct CommitSignal {
+    local: Arc<watch::Sender<u64>>,
+    announce: Arc<Notify>,
+}
 
 impl Default for CommitSignal {
     fn default() -> Self {
-        Self(Arc::new(watch::channel(0).0))
+        Self {
+            local: Arc::new(watch::channel(0).0),
+            announce: Arc::new(Notify::new()),
+        }
     }
 }
 
 impl CommitSignal {
+    /// This process committed: wakes its watchers and asks for the commit
+    /// to be announced to other replicas.
     pub fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
+        self.wake();
+        self.announce.notify_one();
+    }
+
+    /// Another replica committed (heard through the database): wakes this
+    /// process's watchers only, so announcements never echo.
+    pub fn wake(&self) {
+        self.local.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
+        self.local.subscribe()
+    }
+
+    /// Waits until a commit asks to be announced; at most one request is
+    /// kept, however many commits asked.
+    pub async fn announcement_wanted(&self) {
+        self.announce.notified().await;
     }
 }

@@ -68,6 +68,12 @@ pub async fn run(
     let consumer = OwnedTask::spawn(app::consumer::run(app.clone(), draining.clone()));
     let deliverer = OwnedTask::spawn(app::outbox::run(app.clone(), draining.clone()));
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
+    let announcer = OwnedTask::spawn(kit::db::announce_commits(
+        app.db.clone(),
+        store::changes::CHANGES_CHANNEL,
+        app.changes.clone(),
+        draining.clone(),
+    ));
     let relay = OwnedTask::spawn(kit::db::relay_notifications(
         app.db.clone(),
         store::changes::CHANGES_CHANNEL,
@@ -102,6 +108,7 @@ pub async fn run(
         ("outbox deliverer", deliverer),
         ("purge", purge),
         ("notification relay", relay),
+        ("commit announcer", announcer),
     ] {
         task.join(name).await;
     }

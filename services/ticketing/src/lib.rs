@@ -64,6 +64,12 @@ pub async fn run(
         catalog: Default::default(),
     };
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
+    let announcer = OwnedTask::spawn(kit::db::announce_commits(
+        app.db.clone(),
+        app::EVENTS_CHANNEL,
+        app.signal.clone(),
+        draining.clone(),
+    ));
     let relay = OwnedTask::spawn(kit::db::relay_notifications(
         app.db.clone(),
         app::EVENTS_CHANNEL,
@@ -88,6 +94,7 @@ pub async fn run(
     kit::server::serve(listener, routes, health, &config.limits, draining).await?;
     purge.join("purge").await;
     relay.join("notification relay").await;
+    announcer.join("commit announcer").await;
     tracing::info!("ticketing stopped");
     Ok(())
 }

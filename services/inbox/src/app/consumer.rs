@@ -263,12 +263,6 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
             // Another consumer moved it first: nothing of this batch may stay.
             return Ok(Applied::Fenced);
         }
-        if outcome == Applied::Duplicate {
-            // Once, before the first change takes an account's change head:
-            // no statement may lengthen the time that lock is held, and a
-            // batch of duplicates needs no announcement at all.
-            crate::store::changes::announce(&txn).await?;
-        }
         for event in fresh {
             let span = kit::observe::span_from("apply_event", &event.trace_context);
             apply_payload(&txn, event).instrument(span).await?;

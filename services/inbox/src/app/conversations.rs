@@ -115,7 +115,6 @@ impl App {
         .await?;
         let answer = convert::conversation_to_proto(&row);
         kit::idempotency::record(key, &txn, &answer).await?;
-        changes::announce(&txn).await?;
         changes::append(&txn, &row, pb::ConversationChangeKind::Created).await?;
         txn.commit().await?;
         self.changes.notify();
@@ -219,7 +218,6 @@ impl App {
         }
         let answer = convert::message_to_proto(&row);
         kit::idempotency::record(key.as_ref(), &txn, &answer).await?;
-        changes::announce(&txn).await?;
         changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
         txn.commit().await.map_err(ApiError::from)?;
         self.changes.notify();

@@ -101,7 +101,6 @@ impl App {
             None => None,
         };
         kit::idempotency::record(key, &txn, &convert::conversation_to_proto(&next)).await?;
-        changes::announce(&txn).await?;
         changes::append(&txn, &next, kind).await?;
         txn.commit().await?;
         self.changes.notify();

@@ -118,7 +118,6 @@ impl App {
         answer: &tpb::NotifyConversationChangedResponse,
     ) -> Result<(), sea_orm::DbErr> {
         let txn = self.db.begin().await?;
-        changes::announce(&txn).await?;
         if let Some(ticket) = &answer.ticket {
             apply::ticket_snapshot(&txn, ticket).await?;
         }

@@ -61,9 +61,6 @@ impl App {
         }
         let internal = |err: sea_orm::DbErr| tonic::Status::internal(err.to_string());
         let txn = self.db.begin().await.map_err(internal)?;
-        crate::store::changes::announce(&txn)
-            .await
-            .map_err(internal)?;
         for ticket in &tickets {
             apply::ticket_snapshot(&txn, ticket)
                 .await

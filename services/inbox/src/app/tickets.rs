@@ -134,7 +134,6 @@ impl App {
         ticket: &tpb::Ticket,
     ) -> Result<crate::store::conversation::Model, ApiError> {
         let txn = self.db.begin().await?;
-        crate::store::changes::announce(&txn).await?;
         let changed = apply::ticket_snapshot(&txn, ticket).await?;
         txn.commit().await?;
         self.changes.notify();

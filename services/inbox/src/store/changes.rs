@@ -53,12 +53,6 @@ pub async fn append(
     Ok(sequence)
 }
 
-/// Tells other replicas' watchers, at commit, that the transaction appended
-/// changes. Once per transaction is enough, however many it appended.
-pub async fn announce(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
-    kit::db::notify_on_commit(conn, CHANGES_CHANNEL).await
-}
-
 pub async fn head(conn: &impl ConnectionTrait, account_id: &str) -> Result<i64, DbErr> {
     Ok(change_head::Entity::find_by_id(account_id.to_owned())
         .one(conn)

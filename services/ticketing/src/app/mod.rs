@@ -55,11 +55,6 @@ impl App {
         txn: DatabaseTransaction,
         batch: EventBatch,
     ) -> Result<Vec<pb::Event>, kit::db::TxError> {
-        if !batch.is_empty() {
-            // Before the head row is locked: every statement after that
-            // lengthens the window in which the account's writers queue.
-            kit::db::notify_on_commit(&txn, EVENTS_CHANNEL).await?;
-        }
         let events = batch.append(&txn).await?;
         txn.commit().await?;
         if !events.is_empty() {
