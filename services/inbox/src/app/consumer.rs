@@ -242,6 +242,7 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
         }
     }
     let mut outcome = Applied::Duplicate;
+    let mut linked = LinkedInBatch::default();
     for account_id in accounts {
         let cursor = queries::cursor_of(&txn, account_id).await?;
         let fresh: Vec<&tpb::Event> = events
@@ -265,7 +266,9 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
         }
         for event in fresh {
             let span = kit::observe::span_from("apply_event", &event.trace_context);
-            apply_payload(&txn, event).instrument(span).await?;
+            apply_payload(&txn, event, &mut linked)
+                .instrument(span)
+                .await?;
         }
         outcome = Applied::Applied;
     }
@@ -279,19 +282,48 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
 async fn apply_payload(
     txn: &sea_orm::DatabaseTransaction,
     event: &tpb::Event,
+    linked: &mut LinkedInBatch,
 ) -> Result<(), sea_orm::DbErr> {
     match &event.payload {
         Some(tpb::event::Payload::TicketChanged(change)) => {
             if let Some(ticket) = &change.ticket {
                 apply::ticket_snapshot(txn, ticket).await?;
+                linked.note(ticket);
             }
         }
-        Some(tpb::event::Payload::ConversationDirective(directive)) => {
+        Some(tpb::event::Payload::ConversationDirective(directive))
+            if !linked.makes_redundant(directive) =>
+        {
             apply::directive(txn, &event.account_id, directive).await?;
         }
-        None => {}
+        Some(tpb::event::Payload::ConversationDirective(_)) | None => {}
     }
     Ok(())
+}
+
+/// The (conversation, ticket) links that ticket snapshots earlier in a
+/// batch have made sure of. Applying a snapshot links every conversation it
+/// names that has no ticket, and a snapshot found already applied had done
+/// so before; a link never changes once made (R2). So a later LinkTicket
+/// directive for such a pair (ticketing logs one beside every new link)
+/// could only be a no-op, and is not sent to the database.
+#[derive(Default)]
+struct LinkedInBatch(std::collections::HashSet<(String, String)>);
+
+impl LinkedInBatch {
+    fn note(&mut self, ticket: &tpb::Ticket) {
+        for conversation_id in &ticket.conversation_ids {
+            self.0.insert((conversation_id.clone(), ticket.id.clone()));
+        }
+    }
+
+    fn makes_redundant(&self, directive: &tpb::ConversationDirective) -> bool {
+        directive.action == tpb::DirectiveAction::LinkTicket as i32
+            && self.0.contains(&(
+                directive.conversation_id.clone(),
+                directive.ticket_id.clone(),
+            ))
+    }
 }
 
 struct Backoff {
