@@ -51,6 +51,18 @@ async fn r1_a_ticket_from_a_conversation_takes_its_defaults_and_trash_is_refused
         "first stage of the default pipeline"
     );
     assert_eq!(ticket.contact_id, conversation.contact_id);
+    // Ticketing heard of this conversation (its assignment) before the
+    // ticket: the link is made on the row it already held, and stored (R2).
+    let stored = get_ticket(&stack, &account, &ticket.id)
+        .await
+        .expect("stored ticket");
+    assert_eq!(stored.conversation_ids, vec![conversation.id.clone()]);
+    let again = inbox
+        .create_ticket_for_conversation(as_user(&account, "a", create_ticket_for(&conversation.id)))
+        .await
+        .expect_err("a conversation has one ticket");
+    assert_eq!(again.code(), Code::AlreadyExists);
+    assert_eq!(reason(&again), "CONVERSATION_HAS_TICKET");
 
     let trashed = e2e::conversation(&stack, &account, "Spam", "spam@example.com").await;
     inbox

@@ -153,18 +153,34 @@ impl App {
             .account(&txn, account_id)
             .await?
             .ok_or_else(|| ApiError::not_found("account", account_id))?;
+        let ticket_id = kit::new_id();
+        let now = kit::time::now_micros();
+        // A conversation ticketing has not heard of yet (the common case) is
+        // linked (R2) by the very insert that records its facts; a known one
+        // keeps its link, and is linked below if it has none.
         let held = match &input.conversation {
             Some((snapshot, version)) => {
-                Some(queries::record_facts(&txn, facts_row(account_id, snapshot, *version)).await?)
+                let claimed = ticket_conversation::Model {
+                    ticket_id: Some(ticket_id.clone()),
+                    linked_at: Some(now),
+                    ..facts_row(account_id, snapshot, *version)
+                };
+                Some(queries::record_facts(&txn, claimed).await?)
             }
             None => None,
         };
+        let linked_on_insert = held
+            .as_ref()
+            .is_some_and(|h| h.ticket_id.as_deref() == Some(ticket_id.as_str()));
         let conversation = input
             .conversation
             .as_ref()
             .zip(held.as_ref())
             .map(|((snapshot, _), held)| merged_facts(snapshot, held));
-        let existing = held.as_ref().and_then(|h| h.ticket_id.clone());
+        let existing = held
+            .as_ref()
+            .and_then(|h| h.ticket_id.clone())
+            .filter(|linked| *linked != ticket_id);
         let (pipeline_id, stage) = self
             .resolve_stage(
                 &txn,
@@ -190,9 +206,8 @@ impl App {
             .checked_properties(&txn, account_id, input.properties)
             .await?;
 
-        let now = kit::time::now_micros();
         let row = ticket::Model {
-            id: kit::new_id(),
+            id: ticket_id,
             account_id: account_id.to_owned(),
             name,
             description: input.description,
@@ -213,6 +228,7 @@ impl App {
         };
         queries::insert_ticket(&txn, row.clone()).await?;
         if let Some(conversation) = &conversation
+            && !linked_on_insert
             && !queries::link_to_ticket(&txn, &conversation.id, &row.id, now).await?
         {
             // A concurrent create linked it first; its commit is visible now.
