@@ -243,6 +243,7 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
     }
     let mut outcome = Applied::Duplicate;
     let mut linked = LinkedInBatch::default();
+    let mut applied_here: Vec<(&str, i64)> = Vec::new();
     for account_id in accounts {
         let cursor = queries::cursor_of(&txn, account_id).await?;
         let fresh: Vec<&tpb::Event> = events
@@ -266,7 +267,7 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
         }
         for event in fresh {
             let span = kit::observe::span_from("apply_event", &event.trace_context);
-            apply_payload(&txn, event, &mut linked)
+            apply_payload(app, &txn, event, &mut linked, &mut applied_here)
                 .instrument(span)
                 .await?;
         }
@@ -274,20 +275,30 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
     }
     if outcome == Applied::Applied {
         txn.commit().await?;
+        for (ticket_id, version) in applied_here {
+            app.applied.committed(ticket_id, version);
+        }
         app.changes.notify();
     }
     Ok(outcome)
 }
 
-async fn apply_payload(
+async fn apply_payload<'e>(
+    app: &App,
     txn: &sea_orm::DatabaseTransaction,
-    event: &tpb::Event,
+    event: &'e tpb::Event,
     linked: &mut LinkedInBatch,
+    applied_here: &mut Vec<(&'e str, i64)>,
 ) -> Result<(), sea_orm::DbErr> {
     match &event.payload {
         Some(tpb::event::Payload::TicketChanged(change)) => {
             if let Some(ticket) = &change.ticket {
-                apply::ticket_snapshot(txn, ticket).await?;
+                // Usually the snapshot of an answer the inbox applied a
+                // moment ago: known, it costs no statement.
+                if !app.applied.covers(&ticket.id, ticket.version) {
+                    apply::ticket_snapshot(txn, ticket).await?;
+                    applied_here.push((&ticket.id, ticket.version));
+                }
                 linked.note(ticket);
             }
         }

@@ -1,6 +1,7 @@
 //! Use cases of the inbox: conversations and messages it owns, ticket
 //! management it forwards to ticketing, and the events it applies back.
 
+mod applied;
 pub mod apply;
 pub mod consumer;
 mod context;
@@ -43,6 +44,8 @@ pub struct App {
     pub streams: kit::stream::StreamLimit,
     /// The newest changes of each watched account, shared by its streams.
     pub tails: Arc<tail::Tails>,
+    /// Ticket versions known applied, so their events are skipped.
+    pub applied: Arc<applied::AppliedTickets>,
 }
 
 impl App {
@@ -79,6 +82,7 @@ impl App {
             credentials,
             streams: kit::stream::StreamLimit::new(max_streams),
             tails: Default::default(),
+            applied: Default::default(),
         })
     }
 

@@ -126,6 +126,9 @@ impl App {
         }
         changes::delete_report(&txn, &report.id).await?;
         txn.commit().await?;
+        if let Some(ticket) = &answer.ticket {
+            self.applied.committed(&ticket.id, ticket.version);
+        }
         self.changes.notify();
         Ok(())
     }

@@ -136,6 +136,7 @@ impl App {
         let txn = self.db.begin().await?;
         let changed = apply::ticket_snapshot(&txn, ticket).await?;
         txn.commit().await?;
+        self.applied.committed(&ticket.id, ticket.version);
         self.changes.notify();
         // Linked just now: the update returned it. Otherwise (a retry, or
         // the event got here first) it is read.
