@@ -23,6 +23,7 @@ const CLOSED: i32 = proto::inbox::v1::ConversationStatus::Closed as i32;
 pub async fn ticket_snapshot(
     conn: &impl ConnectionTrait,
     ticket: &tpb::Ticket,
+    log: &mut changes::Pending,
 ) -> Result<Vec<conversation::Model>, DbErr> {
     let stored = queries::upsert_ticket_view(
         conn,
@@ -53,6 +54,7 @@ pub async fn ticket_snapshot(
         C::TicketId.is_null(),
         linked,
         Kind::Updated,
+        log,
     )
     .await?;
     if ticket.workspace == tpb::Workspace::HelpDesk as i32 {
@@ -65,6 +67,7 @@ pub async fn ticket_snapshot(
             C::Workspace.ne(help_desk),
             moved,
             Kind::Updated,
+            log,
         )
         .await?
         {
@@ -79,12 +82,13 @@ pub async fn directive(
     conn: &impl ConnectionTrait,
     account_id: &str,
     directive: &tpb::ConversationDirective,
+    log: &mut changes::Pending,
 ) -> Result<bool, DbErr> {
     use conversation::Column as C;
     let id = directive.conversation_id.as_str();
     match tpb::DirectiveAction::try_from(directive.action) {
         Ok(tpb::DirectiveAction::LinkTicket) => {
-            link(conn, account_id, id, &directive.ticket_id).await
+            link(conn, account_id, id, &directive.ticket_id, log).await
         }
         Ok(tpb::DirectiveAction::Close) => {
             let sets = vec![(C::Status, CLOSED.into())];
@@ -95,15 +99,27 @@ pub async fn directive(
                 C::Status.eq(OPEN),
                 sets,
                 Kind::Updated,
+                log,
             )
             .await
         }
         Ok(tpb::DirectiveAction::Reopen) => {
             let live_and_closed = C::Status.eq(CLOSED).and(C::DeletedAt.is_null());
             let sets = vec![(C::Status, OPEN.into())];
-            change(conn, account_id, id, live_and_closed, sets, Kind::Updated).await
+            change(
+                conn,
+                account_id,
+                id,
+                live_and_closed,
+                sets,
+                Kind::Updated,
+                log,
+            )
+            .await
         }
-        Ok(tpb::DirectiveAction::MoveToHelpDesk) => move_to_help_desk(conn, account_id, id).await,
+        Ok(tpb::DirectiveAction::MoveToHelpDesk) => {
+            move_to_help_desk(conn, account_id, id, log).await
+        }
         Ok(tpb::DirectiveAction::Trash) => {
             let now = kit::time::now_micros();
             let sets = vec![(C::DeletedAt, now.into())];
@@ -114,6 +130,7 @@ pub async fn directive(
                 C::DeletedAt.is_null(),
                 sets,
                 Kind::Trashed,
+                log,
             )
             .await
         }
@@ -127,6 +144,7 @@ pub async fn directive(
                 C::DeletedAt.is_not_null(),
                 sets,
                 Kind::Restored,
+                log,
             )
             .await
         }
@@ -148,6 +166,7 @@ async fn link(
     account_id: &str,
     id: &str,
     ticket_id: &str,
+    log: &mut changes::Pending,
 ) -> Result<bool, DbErr> {
     use conversation::Column as C;
     let sets = vec![(C::TicketId, Some(ticket_id.to_owned()).into())];
@@ -158,6 +177,7 @@ async fn link(
         C::TicketId.is_null(),
         sets,
         Kind::Updated,
+        log,
     )
     .await
 }
@@ -166,6 +186,7 @@ async fn move_to_help_desk(
     conn: &impl ConnectionTrait,
     account_id: &str,
     id: &str,
+    log: &mut changes::Pending,
 ) -> Result<bool, DbErr> {
     use conversation::Column as C;
     let help_desk = tpb::Workspace::HelpDesk as i32;
@@ -177,6 +198,7 @@ async fn move_to_help_desk(
         C::Workspace.ne(help_desk),
         sets,
         Kind::Updated,
+        log,
     )
     .await
 }
@@ -206,8 +228,9 @@ async fn change(
     when: SimpleExpr,
     sets: Vec<(conversation::Column, SimpleExpr)>,
     kind: Kind,
+    log: &mut changes::Pending,
 ) -> Result<bool, DbErr> {
-    Ok(!change_many(conn, account_id, &[id], when, sets, kind)
+    Ok(!change_many(conn, account_id, &[id], when, sets, kind, log)
         .await?
         .is_empty())
 }
@@ -221,6 +244,7 @@ async fn change_many(
     when: SimpleExpr,
     sets: Vec<(conversation::Column, SimpleExpr)>,
     kind: Kind,
+    log: &mut changes::Pending,
 ) -> Result<Vec<conversation::Model>, DbErr> {
     use conversation::Column as C;
     if ids.is_empty() {
@@ -241,7 +265,7 @@ async fn change_many(
     // In the order the caller named them, whatever order the database used.
     updated.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
     for row in &updated {
-        changes::append(conn, row, kind).await?;
+        log.push(row.clone(), kind);
     }
     Ok(updated)
 }

@@ -244,6 +244,7 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
     let mut outcome = Applied::Duplicate;
     let mut linked = LinkedInBatch::default();
     let mut applied_here: Vec<(&str, i64)> = Vec::new();
+    let mut log = crate::store::changes::Pending::default();
     for account_id in accounts {
         let cursor = queries::cursor_of(&txn, account_id).await?;
         let fresh: Vec<&tpb::Event> = events
@@ -267,13 +268,14 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
         }
         for event in fresh {
             let span = kit::observe::span_from("apply_event", &event.trace_context);
-            apply_payload(app, &txn, event, &mut linked, &mut applied_here)
+            apply_payload(app, &txn, event, &mut linked, &mut applied_here, &mut log)
                 .instrument(span)
                 .await?;
         }
         outcome = Applied::Applied;
     }
     if outcome == Applied::Applied {
+        log.append(&txn).await?;
         txn.commit().await?;
         for (ticket_id, version) in applied_here {
             app.applied.committed(ticket_id, version);
@@ -289,6 +291,7 @@ async fn apply_payload<'e>(
     event: &'e tpb::Event,
     linked: &mut LinkedInBatch,
     applied_here: &mut Vec<(&'e str, i64)>,
+    log: &mut crate::store::changes::Pending,
 ) -> Result<(), sea_orm::DbErr> {
     match &event.payload {
         Some(tpb::event::Payload::TicketChanged(change)) => {
@@ -296,7 +299,7 @@ async fn apply_payload<'e>(
                 // Usually the snapshot of an answer the inbox applied a
                 // moment ago: known, it costs no statement.
                 if !app.applied.covers(&ticket.id, ticket.version) {
-                    apply::ticket_snapshot(txn, ticket).await?;
+                    apply::ticket_snapshot(txn, ticket, log).await?;
                     applied_here.push((&ticket.id, ticket.version));
                 }
                 linked.note(ticket);
@@ -305,7 +308,7 @@ async fn apply_payload<'e>(
         Some(tpb::event::Payload::ConversationDirective(directive))
             if !linked.makes_redundant(directive) =>
         {
-            apply::directive(txn, &event.account_id, directive).await?;
+            apply::directive(txn, &event.account_id, directive, log).await?;
         }
         Some(tpb::event::Payload::ConversationDirective(_)) | None => {}
     }

@@ -118,13 +118,15 @@ impl App {
         answer: &tpb::NotifyConversationChangedResponse,
     ) -> Result<(), sea_orm::DbErr> {
         let txn = self.db.begin().await?;
+        let mut log = changes::Pending::default();
         if let Some(ticket) = &answer.ticket {
-            apply::ticket_snapshot(&txn, ticket).await?;
+            apply::ticket_snapshot(&txn, ticket, &mut log).await?;
         }
         for directive in &answer.directives {
-            apply::directive(&txn, &report.account_id, directive).await?;
+            apply::directive(&txn, &report.account_id, directive, &mut log).await?;
         }
         changes::delete_report(&txn, &report.id).await?;
+        log.append(&txn).await?;
         txn.commit().await?;
         if let Some(ticket) = &answer.ticket {
             self.applied.committed(&ticket.id, ticket.version);

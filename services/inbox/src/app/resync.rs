@@ -61,8 +61,9 @@ impl App {
         }
         let internal = |err: sea_orm::DbErr| tonic::Status::internal(err.to_string());
         let txn = self.db.begin().await.map_err(internal)?;
+        let mut log = crate::store::changes::Pending::default();
         for ticket in &tickets {
-            apply::ticket_snapshot(&txn, ticket)
+            apply::ticket_snapshot(&txn, ticket, &mut log)
                 .await
                 .map_err(internal)?;
             if ticket.delete_time.is_some() {
@@ -73,7 +74,7 @@ impl App {
                         action: tpb::DirectiveAction::Trash as i32,
                         cascade_id: String::new(),
                     };
-                    apply::directive(&txn, account_id, &trash)
+                    apply::directive(&txn, account_id, &trash, &mut log)
                         .await
                         .map_err(internal)?;
                 }
@@ -82,6 +83,7 @@ impl App {
         queries::raise_cursor(&txn, account_id, pruned_through)
             .await
             .map_err(internal)?;
+        log.append(&txn).await.map_err(internal)?;
         txn.commit().await.map_err(internal)?;
         self.changes.notify();
         tracing::warn!(

@@ -134,7 +134,9 @@ impl App {
         ticket: &tpb::Ticket,
     ) -> Result<crate::store::conversation::Model, ApiError> {
         let txn = self.db.begin().await?;
-        let changed = apply::ticket_snapshot(&txn, ticket).await?;
+        let mut log = crate::store::changes::Pending::default();
+        let changed = apply::ticket_snapshot(&txn, ticket, &mut log).await?;
+        log.append(&txn).await?;
         txn.commit().await?;
         self.applied.committed(&ticket.id, ticket.version);
         self.changes.notify();

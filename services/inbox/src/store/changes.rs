@@ -16,6 +16,81 @@ use crate::convert;
 /// The PostgreSQL notification channel of conversation-change commits.
 pub const CHANGES_CHANNEL: &str = "inbox_changes";
 
+/// Changes made in a transaction whose log entries are still to be
+/// appended. Applying ticketing's decisions may touch many rows (a batch of
+/// events, a ticket's conversations); their entries are appended together,
+/// after every row lock the transaction takes, so that the account's head
+/// row is always the last lock taken. A transaction that held the head while
+/// waiting for a row could deadlock with one that holds the row and waits
+/// for the head (PostgreSQL breaks that only after its deadlock timeout).
+#[derive(Default)]
+pub struct Pending(Vec<(conversation::Model, pb::ConversationChangeKind)>);
+
+impl Pending {
+    pub fn push(&mut self, row: conversation::Model, kind: pb::ConversationChangeKind) {
+        self.0.push((row, kind));
+    }
+
+    /// Appends every pending entry, in the order the changes were made:
+    /// per account one head bump and one insert.
+    pub async fn append(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let mut accounts: Vec<&str> = Vec::new();
+        for (row, _) in &self.0 {
+            if !accounts.contains(&row.account_id.as_str()) {
+                accounts.push(&row.account_id);
+            }
+        }
+        for account_id in accounts {
+            let entries: Vec<_> = self
+                .0
+                .iter()
+                .filter(|(row, _)| row.account_id == account_id)
+                .collect();
+            let count = entries.len() as i64;
+            let last = bump_head(conn, account_id, count).await?;
+            let now = kit::time::now_micros();
+            let rows = entries.iter().enumerate().map(|(i, (row, kind))| {
+                conversation_change::ActiveModel {
+                    account_id: Set(row.account_id.clone()),
+                    sequence: Set(last - count + 1 + i as i64),
+                    conversation_id: Set(row.id.clone()),
+                    kind: Set(*kind as i32),
+                    snapshot: Set(convert::conversation_to_proto(row).encode_to_vec()),
+                    created_at: Set(now),
+                }
+            });
+            conversation_change::Entity::insert_many(rows)
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates or moves the account's head by `count` in one statement and
+/// returns the new last sequence.
+async fn bump_head(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    count: i64,
+) -> Result<i64, DbErr> {
+    Ok(change_head::Entity::insert(change_head::ActiveModel {
+        account_id: Set(account_id.to_owned()),
+        last_sequence: Set(count),
+    })
+    .on_conflict(
+        OnConflict::column(change_head::Column::AccountId)
+            .value(
+                change_head::Column::LastSequence,
+                Expr::col((change_head::Entity, change_head::Column::LastSequence)).add(count),
+            )
+            .to_owned(),
+    )
+    .exec_with_returning(conn)
+    .await?
+    .last_sequence)
+}
+
 /// Appends a change of `row` to its account's log. Call as the last write
 /// of the transaction: the head row stays locked until commit, so sequence
 /// order is commit order within the account.
@@ -24,22 +99,7 @@ pub async fn append(
     row: &conversation::Model,
     kind: pb::ConversationChangeKind,
 ) -> Result<i64, DbErr> {
-    // One statement creates or bumps the head and returns the new sequence.
-    let sequence = change_head::Entity::insert(change_head::ActiveModel {
-        account_id: Set(row.account_id.clone()),
-        last_sequence: Set(1),
-    })
-    .on_conflict(
-        OnConflict::column(change_head::Column::AccountId)
-            .value(
-                change_head::Column::LastSequence,
-                Expr::col((change_head::Entity, change_head::Column::LastSequence)).add(1),
-            )
-            .to_owned(),
-    )
-    .exec_with_returning(conn)
-    .await?
-    .last_sequence;
+    let sequence = bump_head(conn, &row.account_id, 1).await?;
     conversation_change::Entity::insert(conversation_change::ActiveModel {
         account_id: Set(row.account_id.clone()),
         sequence: Set(sequence),
