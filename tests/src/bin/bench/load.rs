@@ -45,10 +45,41 @@ fn percentile(sorted_us: &[u64], q: f64) -> f64 {
     sorted_us[index] as f64 / 1_000.0
 }
 
+/// The latencies and errors of one or more runs, and how long they ran.
+#[derive(Debug, Default)]
+pub struct Samples {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Samples {
+    pub fn add(&mut self, more: Samples) {
+        self.latencies_us.extend(more.latencies_us);
+        self.errors += more.errors;
+        self.elapsed += more.elapsed;
+    }
+
+    pub fn figures(self) -> Figures {
+        Figures::of(self.latencies_us, self.errors, self.elapsed)
+    }
+}
+
 /// Runs `call(worker, n)` from `concurrency` callers for `duration`. A call
 /// answers `Some(true)` on success, `Some(false)` on an error, and `None`
 /// when the path has run out of prepared data (the caller then stops).
 pub async fn closed_loop<F, Fut>(concurrency: usize, duration: Duration, call: F) -> Figures
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<bool>> + Send,
+{
+    closed_loop_samples(concurrency, duration, call)
+        .await
+        .figures()
+}
+
+/// `closed_loop`, keeping the samples so that runs can be added together.
+pub async fn closed_loop_samples<F, Fut>(concurrency: usize, duration: Duration, call: F) -> Samples
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<bool>> + Send,
@@ -93,7 +124,11 @@ where
     // Callers that ran out of data end early: the rate is over the time
     // they actually ran.
     let elapsed = last_end.min(started + duration).duration_since(started);
-    Figures::of(all, errors.load(Ordering::Relaxed), elapsed)
+    Samples {
+        latencies_us: all,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+    }
 }
 
 /// Starts `call(n)` at `per_second` for `duration` without waiting for

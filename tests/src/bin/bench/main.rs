@@ -14,6 +14,7 @@
 //!   --events N           fan-out changes per second (100; smoke 20)
 //!   --growth LIST        instead of the paths: sidebar and list at these
 //!                        conversation counts, e.g. 10000,1000000
+//!   --slices N           alternate service and raw runs in N slices (5; smoke 1)
 //!   --json FILE, --svg FILE, --smoke
 
 mod load;
@@ -37,6 +38,7 @@ pub struct Options {
     subscribers: usize,
     events_per_second: f64,
     growth: Vec<u64>,
+    slices: u32,
     json: Option<String>,
     svg: Option<String>,
 }
@@ -84,6 +86,9 @@ fn options() -> Options {
                     .collect()
             })
             .unwrap_or_default(),
+        slices: value("--slices")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if smoke { 1 } else { 5 }),
         json: value("--json"),
         svg: value("--svg"),
     }
@@ -97,6 +102,7 @@ async fn main() {
         options.connections,
         Duration::from_secs(options.seconds),
         2_000,
+        options.slices,
     )
     .await;
     let backend = if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {

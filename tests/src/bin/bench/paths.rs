@@ -1,7 +1,13 @@
 //! Each measured path, through the services and as its raw SQL, with the
 //! data it needs prepared beforehand.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use e2e::*;
 use proto::{
@@ -13,7 +19,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
-    load::{Figures, Supply, closed_loop},
+    load::{Figures, Samples, Supply, closed_loop, closed_loop_samples},
     raw, seed,
 };
 
@@ -40,6 +46,10 @@ pub struct Bench {
     /// Upper bound of calls per second any path reaches here, to size the
     /// prepared data.
     pub max_rate: u64,
+    /// Each path's service run and raw run are cut into this many slices,
+    /// run alternately, so that drift in how busy the shared machine is
+    /// falls on both alike.
+    pub slices: u32,
     batches: std::sync::atomic::AtomicU64,
 }
 
@@ -66,7 +76,12 @@ fn client<T: Clone>(clients: &[T], worker: usize) -> T {
 }
 
 impl Bench {
-    pub async fn start(connections: usize, duration: Duration, max_rate: u64) -> Bench {
+    pub async fn start(
+        connections: usize,
+        duration: Duration,
+        max_rate: u64,
+        slices: u32,
+    ) -> Bench {
         let stack = Stack::start().await;
         let account = account(&stack, tpb::Tier::Starter).await;
         let mut inbox = Vec::new();
@@ -138,6 +153,7 @@ impl Bench {
             stack,
             duration,
             max_rate,
+            slices: slices.max(1),
             batches: Default::default(),
         };
         // One write through each service so that every per-account head row
@@ -263,6 +279,48 @@ impl Bench {
             .collect()
     }
 
+    /// Runs `service` and `raw` (each a closed loop's call) for the run's
+    /// duration each, in alternating slices, waiting before every slice
+    /// until the inbox has applied what the previous one caused. Each
+    /// caller's call number `n` runs on across slices.
+    pub async fn alternate<S, SF, R, RF>(
+        &self,
+        concurrency: usize,
+        service: S,
+        raw: R,
+    ) -> (Figures, Figures)
+    where
+        S: Fn(usize, u64) -> SF + Send + Sync + 'static,
+        SF: std::future::Future<Output = Option<bool>> + Send,
+        R: Fn(usize, u64) -> RF + Send + Sync + 'static,
+        RF: std::future::Future<Output = Option<bool>> + Send,
+    {
+        let slice = self.duration / self.slices;
+        let (service, raw) = (Arc::new(service), Arc::new(raw));
+        let numbers = |n: usize| Arc::new((0..n).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
+        let (service_numbers, raw_numbers) = (numbers(concurrency), numbers(concurrency));
+        let (mut service_samples, mut raw_samples) = (Samples::default(), Samples::default());
+        for _ in 0..self.slices {
+            self.settle().await;
+            let (call, next) = (service.clone(), service_numbers.clone());
+            service_samples.add(
+                closed_loop_samples(concurrency, slice, move |worker, _| {
+                    call(worker, next[worker].fetch_add(1, Ordering::Relaxed))
+                })
+                .await,
+            );
+            self.settle().await;
+            let (call, next) = (raw.clone(), raw_numbers.clone());
+            raw_samples.add(
+                closed_loop_samples(concurrency, slice, move |worker, _| {
+                    call(worker, next[worker].fetch_add(1, Ordering::Relaxed))
+                })
+                .await,
+            );
+        }
+        (service_samples.figures(), raw_samples.figures())
+    }
+
     /// Enough prepared items for one run at the fastest plausible rate.
     pub fn supply_size(&self) -> u64 {
         self.max_rate * self.duration.as_secs().max(1) + 100
@@ -295,7 +353,7 @@ impl Bench {
     pub async fn create_conversation(&self, concurrency: usize) -> Measured {
         let (clients, account) = (self.inbox.clone(), self.account.clone());
         let run = self.batch("cc");
-        let service = closed_loop(concurrency, self.duration, move |worker, n| {
+        let service = move |worker, n| {
             let mut client = client(&clients, worker);
             let request = as_user(
                 &account,
@@ -306,18 +364,15 @@ impl Bench {
                 ),
             );
             async move { Some(client.create_conversation(request).await.is_ok()) }
-        })
-        .await;
+        };
         let (db, account) = (self.raw_inbox_db.clone(), self.account.clone());
         let run = self.batch("rawcc");
-        // The raw run starts once the service run's aftermath is applied.
-        self.settle().await;
-        let raw = closed_loop(concurrency, self.duration, move |worker, n| {
+        let raw = move |worker, n| {
             let (db, account) = (db.clone(), account.clone());
             let key = format!("{run}-{worker}-{n}");
             async move { Some(raw::create_conversation(&db, &account, &key).await.is_ok()) }
-        })
-        .await;
+        };
+        let (service, raw) = self.alternate(concurrency, service, raw).await;
         Measured {
             path: "CreateConversation",
             concurrency,
@@ -329,7 +384,7 @@ impl Bench {
     pub async fn create_ticket(&self, concurrency: usize) -> Measured {
         let supply = Supply::new(self.seed_unticketed("ct", self.supply_size(), false).await);
         let (clients, account) = (self.inbox.clone(), self.account.clone());
-        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+        let service = move |worker, _| {
             let mut client = client(&clients, worker);
             let id = supply.take().cloned();
             let account = account.clone();
@@ -338,8 +393,7 @@ impl Bench {
                 let request = as_user(&account, "bench", create_ticket_for(&id));
                 Some(client.create_ticket_for_conversation(request).await.is_ok())
             }
-        })
-        .await;
+        };
         let supply = Supply::new(
             self.seed_unticketed("rawct", self.supply_size(), true)
                 .await,
@@ -350,9 +404,7 @@ impl Bench {
             self.account.clone(),
         );
         let stages = (self.pipeline_id.clone(), self.new_stage.clone());
-        // The raw run starts once the service run's aftermath is applied.
-        self.settle().await;
-        let raw = closed_loop(concurrency, self.duration, move |_, _| {
+        let raw = move |_, _| {
             let id = supply.take().cloned();
             let (inbox, ticketing, account, stages) = (
                 inbox.clone(),
@@ -368,8 +420,8 @@ impl Bench {
                         .is_ok(),
                 )
             }
-        })
-        .await;
+        };
+        let (service, raw) = self.alternate(concurrency, service, raw).await;
         Measured {
             path: "CreateTicketForConversation",
             concurrency,
@@ -388,13 +440,12 @@ impl Bench {
             self.account.clone(),
             self.closed_stage.clone(),
         );
-        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+        let service = move |worker, _| {
             let mut client = client(&clients, worker);
             let id = supply.take().cloned();
             let request = id.map(|id| as_user(&account, "bench", move_to_stage(&id, &closed, "")));
             async move { Some(client.update_ticket(request?).await.is_ok()) }
-        })
-        .await;
+        };
         let batch = self.seed_ticketed("rawcl", tickets, true).await;
         let supply = Supply::new((0..tickets).map(|t| seed::ticket_id(&batch, t)).collect());
         let (db, account, closed) = (
@@ -402,17 +453,15 @@ impl Bench {
             self.account.clone(),
             self.closed_stage.clone(),
         );
-        // The raw run starts once the service run's aftermath is applied.
-        self.settle().await;
-        let raw = closed_loop(concurrency, self.duration, move |_, _| {
+        let raw = move |_, _| {
             let id = supply.take().cloned();
             let (db, account, closed) = (db.clone(), account.clone(), closed.clone());
             async move {
                 let id = id?;
                 Some(raw::close_ticket(&db, &account, &id, &closed).await.is_ok())
             }
-        })
-        .await;
+        };
+        let (service, raw) = self.alternate(concurrency, service, raw).await;
         Measured {
             path: "UpdateTicket to closed (3 conversations)",
             concurrency,
@@ -428,7 +477,7 @@ impl Bench {
         let tickets = concurrency as u64 * per_worker;
         let batch = self.seed_ticketed("as", tickets, false).await;
         let (clients, account) = (self.inbox.clone(), self.account.clone());
-        let service = closed_loop(concurrency, self.duration, move |worker, n| {
+        let service = move |worker, n| {
             let mut client = client(&clients, worker);
             let ticket = worker as u64 * per_worker + n % per_worker;
             let request = as_user(
@@ -441,17 +490,14 @@ impl Bench {
                 },
             );
             async move { Some(client.assign_conversation(request).await.is_ok()) }
-        })
-        .await;
+        };
         let batch = self.seed_ticketed("rawas", tickets, true).await;
         let (inbox, ticketing, account) = (
             self.raw_inbox_db.clone(),
             self.raw_ticketing_db.clone(),
             self.account.clone(),
         );
-        // The raw run starts once the service run's aftermath is applied.
-        self.settle().await;
-        let raw = closed_loop(concurrency, self.duration, move |worker, n| {
+        let raw = move |worker, n| {
             let (inbox, ticketing, account) = (inbox.clone(), ticketing.clone(), account.clone());
             let ticket = worker as u64 * per_worker + n % per_worker;
             let conversation = seed::conversation_id(&batch, 3 * ticket);
@@ -464,8 +510,8 @@ impl Bench {
                         .is_ok(),
                 )
             }
-        })
-        .await;
+        };
+        let (service, raw) = self.alternate(concurrency, service, raw).await;
         Measured {
             path: "AssignConversation (owner sync)",
             concurrency,
@@ -482,7 +528,7 @@ impl Bench {
             self.account.clone(),
             conversation.conversation_id.clone(),
         );
-        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+        let service = move |worker, _| {
             let mut client = client(&clients, worker);
             let request = as_user(
                 &account,
@@ -494,16 +540,13 @@ impl Bench {
                 },
             );
             async move { Some(client.get_conversation_context(request).await.is_ok()) }
-        })
-        .await;
+        };
         let (db, account, target) = (
             self.inbox_db.clone(),
             self.account.clone(),
             conversation.clone(),
         );
-        // The raw run starts once the service run's aftermath is applied.
-        self.settle().await;
-        let raw = closed_loop(concurrency, self.duration, move |_, _| {
+        let raw = move |_, _| {
             let (db, account, target) = (db.clone(), account.clone(), target.clone());
             async move {
                 Some(
@@ -518,8 +561,8 @@ impl Bench {
                     .is_ok(),
                 )
             }
-        })
-        .await;
+        };
+        let (service, raw) = self.alternate(concurrency, service, raw).await;
         Measured {
             path: "GetConversationContext",
             concurrency,
@@ -530,7 +573,7 @@ impl Bench {
 
     pub async fn list(&self, concurrency: usize) -> Measured {
         let (clients, account) = (self.inbox.clone(), self.account.clone());
-        let service = closed_loop(concurrency, self.duration, move |worker, _| {
+        let service = move |worker, _| {
             let mut client = client(&clients, worker);
             let request = as_user(
                 &account,
@@ -545,16 +588,13 @@ impl Bench {
                 let page = client.list_conversations(request).await;
                 Some(page.is_ok_and(|p| p.into_inner().conversations.len() == 20))
             }
-        })
-        .await;
+        };
         let (db, account) = (self.inbox_db.clone(), self.account.clone());
-        // The raw run starts once the service run's aftermath is applied.
-        self.settle().await;
-        let raw = closed_loop(concurrency, self.duration, move |_, _| {
+        let raw = move |_, _| {
             let (db, account) = (db.clone(), account.clone());
             async move { Some(raw::list(&db, &account).await.is_ok()) }
-        })
-        .await;
+        };
+        let (service, raw) = self.alternate(concurrency, service, raw).await;
         Measured {
             path: "ListConversations (open, first page of 20)",
             concurrency,
