@@ -84,123 +84,81 @@ pub async fn directive(
     directive: &tpb::ConversationDirective,
     log: &mut changes::Pending,
 ) -> Result<bool, DbErr> {
-    use conversation::Column as C;
     let id = directive.conversation_id.as_str();
-    match tpb::DirectiveAction::try_from(directive.action) {
-        Ok(tpb::DirectiveAction::LinkTicket) => {
-            link(conn, account_id, id, &directive.ticket_id, log).await
-        }
-        Ok(tpb::DirectiveAction::Close) => {
-            let sets = vec![(C::Status, CLOSED.into())];
-            change(
-                conn,
-                account_id,
-                id,
-                C::Status.eq(OPEN),
-                sets,
-                Kind::Updated,
-                log,
-            )
-            .await
-        }
-        Ok(tpb::DirectiveAction::Reopen) => {
-            let live_and_closed = C::Status.eq(CLOSED).and(C::DeletedAt.is_null());
-            let sets = vec![(C::Status, OPEN.into())];
-            change(
-                conn,
-                account_id,
-                id,
-                live_and_closed,
-                sets,
-                Kind::Updated,
-                log,
-            )
-            .await
-        }
-        Ok(tpb::DirectiveAction::MoveToHelpDesk) => {
-            move_to_help_desk(conn, account_id, id, log).await
-        }
-        Ok(tpb::DirectiveAction::Trash) => {
-            let now = kit::time::now_micros();
-            let sets = vec![(C::DeletedAt, now.into())];
-            change(
-                conn,
-                account_id,
-                id,
-                C::DeletedAt.is_null(),
-                sets,
-                Kind::Trashed,
-                log,
-            )
-            .await
-        }
-        Ok(tpb::DirectiveAction::Restore) => {
-            let none: Option<i64> = None;
-            let sets = vec![(C::DeletedAt, none.into())];
-            change(
-                conn,
-                account_id,
-                id,
-                C::DeletedAt.is_not_null(),
-                sets,
-                Kind::Restored,
-                log,
-            )
-            .await
-        }
-        Ok(tpb::DirectiveAction::Purge) => purge(conn, account_id, id).await,
-        Ok(tpb::DirectiveAction::Unspecified) | Err(_) => {
-            tracing::warn!(
-                action = directive.action,
-                conversation_id = id,
-                "unknown directive ignored"
-            );
-            Ok(false)
-        }
+    if directive.action == tpb::DirectiveAction::Purge as i32 {
+        return purge(conn, account_id, id).await;
     }
+    Ok(directives(conn, account_id, directive, &[id], log).await? > 0)
 }
 
-/// R2: a conversation's ticket is set once and never replaced.
-async fn link(
+/// Applies the action of `like` (and its ticket, for a link) to all of
+/// `ids` in one statement: a ticket closing, reopening or going to the
+/// trash directs all of its conversations at once. Not for purges. Returns
+/// how many conversations changed.
+pub async fn directives(
     conn: &impl ConnectionTrait,
     account_id: &str,
-    id: &str,
-    ticket_id: &str,
+    like: &tpb::ConversationDirective,
+    ids: &[&str],
     log: &mut changes::Pending,
-) -> Result<bool, DbErr> {
-    use conversation::Column as C;
-    let sets = vec![(C::TicketId, Some(ticket_id.to_owned()).into())];
-    change(
-        conn,
-        account_id,
-        id,
-        C::TicketId.is_null(),
-        sets,
-        Kind::Updated,
-        log,
-    )
-    .await
+) -> Result<usize, DbErr> {
+    let Some((when, sets, kind)) = effect(like) else {
+        tracing::warn!(
+            action = like.action,
+            conversation_id = like.conversation_id,
+            "unknown directive ignored"
+        );
+        return Ok(0);
+    };
+    Ok(change_many(conn, account_id, ids, when, sets, kind, log)
+        .await?
+        .len())
 }
 
-async fn move_to_help_desk(
-    conn: &impl ConnectionTrait,
-    account_id: &str,
-    id: &str,
-    log: &mut changes::Pending,
-) -> Result<bool, DbErr> {
+type Sets = Vec<(conversation::Column, SimpleExpr)>;
+
+/// What a directive changes, as a guarded update: the condition under
+/// which it still applies (so applying it twice changes nothing), the new
+/// values, and the kind of change logged.
+fn effect(directive: &tpb::ConversationDirective) -> Option<(SimpleExpr, Sets, Kind)> {
     use conversation::Column as C;
     let help_desk = tpb::Workspace::HelpDesk as i32;
-    let sets = vec![(C::Workspace, help_desk.into())];
-    change(
-        conn,
-        account_id,
-        id,
-        C::Workspace.ne(help_desk),
-        sets,
-        Kind::Updated,
-        log,
+    Some(
+        match tpb::DirectiveAction::try_from(directive.action).ok()? {
+            // R2: a conversation's ticket is set once and never replaced.
+            tpb::DirectiveAction::LinkTicket => (
+                C::TicketId.is_null(),
+                vec![(C::TicketId, Some(directive.ticket_id.clone()).into())],
+                Kind::Updated,
+            ),
+            tpb::DirectiveAction::Close => (
+                C::Status.eq(OPEN),
+                vec![(C::Status, CLOSED.into())],
+                Kind::Updated,
+            ),
+            tpb::DirectiveAction::Reopen => (
+                C::Status.eq(CLOSED).and(C::DeletedAt.is_null()),
+                vec![(C::Status, OPEN.into())],
+                Kind::Updated,
+            ),
+            tpb::DirectiveAction::MoveToHelpDesk => (
+                C::Workspace.ne(help_desk),
+                vec![(C::Workspace, help_desk.into())],
+                Kind::Updated,
+            ),
+            tpb::DirectiveAction::Trash => (
+                C::DeletedAt.is_null(),
+                vec![(C::DeletedAt, kit::time::now_micros().into())],
+                Kind::Trashed,
+            ),
+            tpb::DirectiveAction::Restore => (
+                C::DeletedAt.is_not_null(),
+                vec![(C::DeletedAt, Option::<i64>::None.into())],
+                Kind::Restored,
+            ),
+            tpb::DirectiveAction::Purge | tpb::DirectiveAction::Unspecified => return None,
+        },
     )
-    .await
 }
 
 /// R9: removes a conversation and its messages for good.
@@ -217,22 +175,6 @@ pub async fn purge(conn: &impl ConnectionTrait, account_id: &str, id: &str) -> R
         .exec(conn)
         .await?;
     Ok(result.rows_affected > 0)
-}
-
-/// `UPDATE conversations SET <sets>, version = version + 1 WHERE id AND
-/// <when>`, and a change-log entry when it changed something.
-async fn change(
-    conn: &impl ConnectionTrait,
-    account_id: &str,
-    id: &str,
-    when: SimpleExpr,
-    sets: Vec<(conversation::Column, SimpleExpr)>,
-    kind: Kind,
-    log: &mut changes::Pending,
-) -> Result<bool, DbErr> {
-    Ok(!change_many(conn, account_id, &[id], when, sets, kind, log)
-        .await?
-        .is_empty())
 }
 
 /// Applies `sets` to those of the conversations `ids` for which `when`

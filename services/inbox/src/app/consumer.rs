@@ -266,11 +266,23 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
             // Another consumer moved it first: nothing of this batch may stay.
             return Ok(Applied::Fenced);
         }
-        for event in fresh {
+        let mut rest = fresh.as_slice();
+        while let Some(event) = rest.first() {
             let span = kit::observe::span_from("apply_event", &event.trace_context);
+            let alike = alike_directives(rest);
+            if alike.len() > 1 {
+                // One call's directives with one action (a ticket closing
+                // closes all its conversations): one statement for all.
+                apply_directives(&txn, &event.account_id, &alike, &linked, &mut log)
+                    .instrument(span)
+                    .await?;
+                rest = &rest[alike.len()..];
+                continue;
+            }
             apply_payload(app, &txn, event, &mut linked, &mut applied_here, &mut log)
                 .instrument(span)
                 .await?;
+            rest = &rest[1..];
         }
         outcome = Applied::Applied;
     }
@@ -311,6 +323,54 @@ async fn apply_payload<'e>(
             apply::directive(txn, &event.account_id, directive, log).await?;
         }
         Some(tpb::event::Payload::ConversationDirective(_)) | None => {}
+    }
+    Ok(())
+}
+
+/// The directives at the start of `events` that one call caused with one
+/// action (and one ticket, for links), and can be applied as one: purges
+/// delete rather than update, and go one by one.
+fn alike_directives<'e>(events: &[&'e tpb::Event]) -> Vec<&'e tpb::ConversationDirective> {
+    let directive = |event: &&'e tpb::Event| match &event.payload {
+        Some(tpb::event::Payload::ConversationDirective(d))
+            if d.action != tpb::DirectiveAction::Purge as i32 =>
+        {
+            Some(d)
+        }
+        _ => None,
+    };
+    let Some((first_event, first)) = events.first().and_then(|e| Some((*e, directive(e)?))) else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .take_while(|event| {
+            event.account_id == first_event.account_id
+                && event.trace_context == first_event.trace_context
+                && directive(event)
+                    .is_some_and(|d| d.action == first.action && d.ticket_id == first.ticket_id)
+        })
+        .filter_map(directive)
+        .collect()
+}
+
+async fn apply_directives(
+    txn: &sea_orm::DatabaseTransaction,
+    account_id: &str,
+    alike: &[&tpb::ConversationDirective],
+    linked: &LinkedInBatch,
+    log: &mut crate::store::changes::Pending,
+) -> Result<(), sea_orm::DbErr> {
+    let Some(first) = alike.first() else {
+        return Ok(());
+    };
+    let ids: Vec<&str> = alike
+        .iter()
+        .filter(|d| !linked.makes_redundant(d))
+        .map(|d| d.conversation_id.as_str())
+        .collect();
+    if !ids.is_empty() {
+        apply::directives(txn, account_id, first, &ids, log).await?;
     }
     Ok(())
 }
