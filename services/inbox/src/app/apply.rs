@@ -20,9 +20,13 @@ const CLOSED: i32 = proto::inbox::v1::ConversationStatus::Closed as i32;
 /// Stores the snapshot if it is newer than the stored one, and keeps each
 /// of the ticket's conversations linked and in the ticket's workspace.
 /// Returns the conversations it changed, as they are now.
+///
+/// `links_known`: an earlier applied version had the same conversations, so
+/// all are linked already (R2) and the link statement is skipped.
 pub async fn ticket_snapshot(
     conn: &impl ConnectionTrait,
     ticket: &tpb::Ticket,
+    links_known: bool,
     log: &mut changes::Pending,
 ) -> Result<Vec<conversation::Model>, DbErr> {
     let stored = queries::upsert_ticket_view(
@@ -47,16 +51,20 @@ pub async fn ticket_snapshot(
     use conversation::Column as C;
     let ids: Vec<&str> = ticket.conversation_ids.iter().map(String::as_str).collect();
     let linked = vec![(C::TicketId, Some(ticket.id.clone()).into())];
-    let mut changed = change_many(
-        conn,
-        &ticket.account_id,
-        &ids,
-        C::TicketId.is_null(),
-        linked,
-        Kind::Updated,
-        log,
-    )
-    .await?;
+    let mut changed = if links_known {
+        Vec::new()
+    } else {
+        change_many(
+            conn,
+            &ticket.account_id,
+            &ids,
+            C::TicketId.is_null(),
+            linked,
+            Kind::Updated,
+            log,
+        )
+        .await?
+    };
     if ticket.workspace == tpb::Workspace::HelpDesk as i32 {
         let help_desk = tpb::Workspace::HelpDesk as i32;
         let moved = vec![(C::Workspace, help_desk.into())];

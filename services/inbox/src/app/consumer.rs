@@ -243,7 +243,7 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
     }
     let mut outcome = Applied::Duplicate;
     let mut linked = LinkedInBatch::default();
-    let mut applied_here: Vec<(&str, i64)> = Vec::new();
+    let mut applied_here: Vec<&tpb::Ticket> = Vec::new();
     let mut log = crate::store::changes::Pending::default();
     for account_id in accounts {
         let cursor = queries::cursor_of(&txn, account_id).await?;
@@ -289,8 +289,8 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
     if outcome == Applied::Applied {
         log.append(&txn).await?;
         txn.commit().await?;
-        for (ticket_id, version) in applied_here {
-            app.applied.committed(ticket_id, version);
+        for ticket in applied_here {
+            app.applied.committed(ticket);
         }
         app.changes.notify();
     }
@@ -302,7 +302,7 @@ async fn apply_payload<'e>(
     txn: &sea_orm::DatabaseTransaction,
     event: &'e tpb::Event,
     linked: &mut LinkedInBatch,
-    applied_here: &mut Vec<(&'e str, i64)>,
+    applied_here: &mut Vec<&'e tpb::Ticket>,
     log: &mut crate::store::changes::Pending,
 ) -> Result<(), sea_orm::DbErr> {
     match &event.payload {
@@ -311,8 +311,17 @@ async fn apply_payload<'e>(
                 // Usually the snapshot of an answer the inbox applied a
                 // moment ago: known, it costs no statement.
                 if !app.applied.covers(&ticket.id, ticket.version) {
-                    apply::ticket_snapshot(txn, ticket, log).await?;
-                    applied_here.push((&ticket.id, ticket.version));
+                    // An update that did not change the ticket's set of
+                    // conversations follows the version that linked them
+                    // (events apply in order; links are permanent, R2).
+                    let same_conversations = change.kind == tpb::TicketChangeKind::Updated as i32
+                        && !change
+                            .changed_fields
+                            .iter()
+                            .any(|f| f == "conversation_ids");
+                    let links_known = same_conversations || app.applied.links_cover(ticket);
+                    apply::ticket_snapshot(txn, ticket, links_known, log).await?;
+                    applied_here.push(ticket);
                 }
                 linked.note(ticket);
             }

@@ -120,7 +120,7 @@ impl App {
         let txn = self.db.begin().await?;
         let mut log = changes::Pending::default();
         if let Some(ticket) = &answer.ticket {
-            apply::ticket_snapshot(&txn, ticket, &mut log).await?;
+            apply::ticket_snapshot(&txn, ticket, false, &mut log).await?;
         }
         for directive in &answer.directives {
             apply::directive(&txn, &report.account_id, directive, &mut log).await?;
@@ -129,7 +129,7 @@ impl App {
         log.append(&txn).await?;
         txn.commit().await?;
         if let Some(ticket) = &answer.ticket {
-            self.applied.committed(&ticket.id, ticket.version);
+            self.applied.committed(ticket);
         }
         self.changes.notify();
         Ok(())

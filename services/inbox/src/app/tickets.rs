@@ -135,10 +135,10 @@ impl App {
     ) -> Result<crate::store::conversation::Model, ApiError> {
         let txn = self.db.begin().await?;
         let mut log = crate::store::changes::Pending::default();
-        let changed = apply::ticket_snapshot(&txn, ticket, &mut log).await?;
+        let changed = apply::ticket_snapshot(&txn, ticket, false, &mut log).await?;
         log.append(&txn).await?;
         txn.commit().await?;
-        self.applied.committed(&ticket.id, ticket.version);
+        self.applied.committed(ticket);
         self.changes.notify();
         // Linked just now: the update returned it. Otherwise (a retry, or
         // the event got here first) it is read.
