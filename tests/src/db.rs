@@ -62,13 +62,37 @@ impl TestDb {
     }
 
     pub async fn drop_database(&mut self) {
-        if let Some((admin_url, name)) = self.postgres.take()
-            && let Ok(admin) = Database::connect(&admin_url).await
-        {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await;
-            admin.close().await.ok();
+        if let Some(postgres) = self.postgres.take() {
+            drop_postgres(postgres).await;
         }
+    }
+}
+
+async fn drop_postgres((admin_url, name): (String, String)) {
+    if let Ok(admin) = Database::connect(&admin_url).await {
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+        admin.close().await.ok();
+    }
+}
+
+/// A test that failed before `drop_database` still leaves no database
+/// behind: the drop happens here, on a thread of its own (this may run while
+/// a panic unwinds inside the test's runtime, which cannot be blocked on).
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(postgres) = self.postgres.take() else {
+            return;
+        };
+        let dropping = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(drop_postgres(postgres));
+            }
+        });
+        let _ = dropping.join();
     }
 }
