@@ -71,6 +71,25 @@ impl Measured {
     }
 }
 
+/// One slice of a closed loop whose callers number their calls on from
+/// where their previous slice stopped (`next`, one counter per caller).
+async fn slice_of<F, Fut>(
+    call: &Arc<F>,
+    next: &Arc<Vec<AtomicU64>>,
+    concurrency: usize,
+    slice: Duration,
+) -> Samples
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<bool>> + Send,
+{
+    let (call, next) = (call.clone(), next.clone());
+    closed_loop_samples(concurrency, slice, move |worker, _| {
+        call(worker, next[worker].fetch_add(1, Ordering::Relaxed))
+    })
+    .await
+}
+
 fn client<T: Clone>(clients: &[T], worker: usize) -> T {
     clients[worker % clients.len()].clone()
 }
@@ -302,21 +321,9 @@ impl Bench {
         let (mut service_samples, mut raw_samples) = (Samples::default(), Samples::default());
         for _ in 0..self.slices {
             self.settle().await;
-            let (call, next) = (service.clone(), service_numbers.clone());
-            service_samples.add(
-                closed_loop_samples(concurrency, slice, move |worker, _| {
-                    call(worker, next[worker].fetch_add(1, Ordering::Relaxed))
-                })
-                .await,
-            );
+            service_samples.add(slice_of(&service, &service_numbers, concurrency, slice).await);
             self.settle().await;
-            let (call, next) = (raw.clone(), raw_numbers.clone());
-            raw_samples.add(
-                closed_loop_samples(concurrency, slice, move |worker, _| {
-                    call(worker, next[worker].fetch_add(1, Ordering::Relaxed))
-                })
-                .await,
-            );
+            raw_samples.add(slice_of(&raw, &raw_numbers, concurrency, slice).await);
         }
         (service_samples.figures(), raw_samples.figures())
     }
