@@ -28,8 +28,34 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         options.max_connections(1).min_connections(1);
     } else {
         options.max_connections(max_connections).min_connections(1);
+        #[cfg(unix)]
+        if let Ok(pg) = url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>() {
+            let server_port = pg.get_port();
+            options.map_sqlx_postgres_pool_opts(move |pool| {
+                pool.after_connect(move |conn, _| {
+                    Box::pin(crate::nodelay::disable_nagle(conn, server_port))
+                })
+            });
+        }
     }
     Database::connect(options).await
+}
+
+/// A pool of its own for what feeds the change streams (their reads, and
+/// commit announcements), so that it never queues for a connection behind
+/// request transactions: under load those hold every connection of the
+/// main pool while they wait for each other's row locks. On SQLite, the
+/// main connection (one file, one connection).
+pub async fn stream_pool(
+    url: &str,
+    main: &DatabaseConnection,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    if is_sqlite(url) {
+        Ok(main.clone())
+    } else {
+        connect(url, max_connections).await
+    }
 }
 
 pub fn is_sqlite(url: &str) -> bool {

@@ -8,6 +8,8 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod identity;
+#[cfg(unix)]
+pub mod nodelay;
 pub mod observe;
 pub mod paging;
 pub mod server;

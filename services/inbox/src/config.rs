@@ -1,15 +1,22 @@
 //! Inbox settings: defaults, overridden by environment variables (names in
 //! the README). Validated once, at start-up.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
 use kit::config::{self, ConfigError, Source};
+
+/// Default size of the main database pool.
+const DB_CONNECTIONS: NonZeroU32 = NonZeroU32::new(16).expect("not zero");
+/// Default size of the change streams' own pool.
+const STREAM_DB_CONNECTIONS: NonZeroU32 = NonZeroU32::new(4).expect("not zero");
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
-    pub db_max_connections: u32,
+    pub db_max_connections: NonZeroU32,
+    /// Connections of the change streams' own pool (PostgreSQL).
+    pub stream_db_connections: NonZeroU32,
     /// Where ticketing listens: one URL, or several (replicas) separated by
     /// commas, balanced with dead ones passed over.
     pub ticketing_url: String,
@@ -61,7 +68,16 @@ impl Config {
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
             database_url: config::secret_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL)?,
-            db_max_connections: config::parse_or(source, "INBOX_DB_MAX_CONNECTIONS", 16)?,
+            db_max_connections: config::parse_or(
+                source,
+                "INBOX_DB_MAX_CONNECTIONS",
+                DB_CONNECTIONS,
+            )?,
+            stream_db_connections: config::parse_or(
+                source,
+                "INBOX_STREAM_DB_CONNECTIONS",
+                STREAM_DB_CONNECTIONS,
+            )?,
             ticketing_url,
             ticketing_timeout: config::duration_or(
                 source,

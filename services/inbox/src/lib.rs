@@ -39,7 +39,23 @@ pub async fn migrate(config: &Config) -> Result<(), RunError> {
 
 /// Connects and migrates, naming the database (password hidden) on failure.
 async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::open::<store::migration::Migrator>(&config.database_url, config.db_max_connections)
+    kit::db::open::<store::migration::Migrator>(
+        &config.database_url,
+        config.db_max_connections.get(),
+    )
+    .await
+    .map_err(|source| RunError::Database {
+        url: kit::db::redacted(&config.database_url),
+        source,
+    })
+}
+
+/// The change streams' own pool (see `kit::db::stream_pool`).
+async fn stream_pool(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::DatabaseConnection, RunError> {
+    kit::db::stream_pool(&config.database_url, db, config.stream_db_connections.get())
         .await
         .map_err(|source| RunError::Database {
             url: kit::db::redacted(&config.database_url),
@@ -61,7 +77,8 @@ pub async fn run(
     kit::observe::observe_pool("inbox", db.clone());
     let ticketing_url = config.ticketing_url.clone();
     let limits = config.limits.clone();
-    let app = app::App::new(db, config).map_err(|source| RunError::TicketingUrl {
+    let stream_db = stream_pool(&config, &db).await?;
+    let app = app::App::new(db, stream_db, config).map_err(|source| RunError::TicketingUrl {
         url: ticketing_url.clone(),
         source,
     })?;
@@ -69,13 +86,13 @@ pub async fn run(
     let deliverer = OwnedTask::spawn(app::outbox::run(app.clone(), draining.clone()));
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
     let announcer = OwnedTask::spawn(kit::db::announce_commits(
-        app.db.clone(),
+        app.stream_db.clone(),
         store::changes::CHANGES_CHANNEL,
         app.changes.clone(),
         draining.clone(),
     ));
     let relay = OwnedTask::spawn(kit::db::relay_notifications(
-        app.db.clone(),
+        app.stream_db.clone(),
         store::changes::CHANGES_CHANNEL,
         app.changes.clone(),
         draining.clone(),

@@ -1,9 +1,14 @@
 //! Ticketing settings: defaults, overridden by environment variables (names
 //! in the README). Validated once, at start-up.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
 use kit::config::{self, ConfigError, Source};
+
+/// Default size of the main database pool.
+const DB_CONNECTIONS: NonZeroU32 = NonZeroU32::new(16).expect("not zero");
+/// Default size of the change streams' own pool.
+const STREAM_DB_CONNECTIONS: NonZeroU32 = NonZeroU32::new(4).expect("not zero");
 
 use crate::domain::{HelpDeskPolicy, Tier};
 
@@ -11,7 +16,9 @@ use crate::domain::{HelpDeskPolicy, Tier};
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
-    pub db_max_connections: u32,
+    pub db_max_connections: NonZeroU32,
+    /// Connections of the change streams' own pool (PostgreSQL).
+    pub stream_db_connections: NonZeroU32,
     pub help_desk: HelpDeskPolicy,
     pub stream: StreamConfig,
     /// How long trashed tickets stay restorable before the purge (R9).
@@ -58,7 +65,16 @@ impl Config {
                 "TICKETING_DATABASE_URL",
                 DEFAULT_DATABASE_URL,
             )?,
-            db_max_connections: config::parse_or(source, "TICKETING_DB_MAX_CONNECTIONS", 16)?,
+            db_max_connections: config::parse_or(
+                source,
+                "TICKETING_DB_MAX_CONNECTIONS",
+                DB_CONNECTIONS,
+            )?,
+            stream_db_connections: config::parse_or(
+                source,
+                "TICKETING_STREAM_DB_CONNECTIONS",
+                STREAM_DB_CONNECTIONS,
+            )?,
             help_desk: HelpDeskPolicy {
                 tiers: parse_tiers(source)?,
                 cutover_micros: parse_cutover(source)?,

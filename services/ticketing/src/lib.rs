@@ -37,7 +37,23 @@ pub async fn migrate(config: &Config) -> Result<(), RunError> {
 
 /// Connects and migrates, naming the database (password hidden) on failure.
 async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::open::<store::migration::Migrator>(&config.database_url, config.db_max_connections)
+    kit::db::open::<store::migration::Migrator>(
+        &config.database_url,
+        config.db_max_connections.get(),
+    )
+    .await
+    .map_err(|source| RunError::Database {
+        url: kit::db::redacted(&config.database_url),
+        source,
+    })
+}
+
+/// The change streams' own pool (see `kit::db::stream_pool`).
+async fn stream_pool(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::DatabaseConnection, RunError> {
+    kit::db::stream_pool(&config.database_url, db, config.stream_db_connections.get())
         .await
         .map_err(|source| RunError::Database {
             url: kit::db::redacted(&config.database_url),
@@ -56,8 +72,10 @@ pub async fn run(
     let url = kit::db::redacted(&config.database_url);
     let db = open(&config).await?;
     kit::observe::observe_pool("ticketing", db.clone());
+    let stream_db = stream_pool(&config, &db).await?;
     let app = app::App {
         db,
+        stream_db,
         config: Arc::new(config.clone()),
         signal: app::EventSignal::default(),
         streams: kit::stream::StreamLimit::new(config.limits.max_streams),
@@ -65,13 +83,13 @@ pub async fn run(
     };
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
     let announcer = OwnedTask::spawn(kit::db::announce_commits(
-        app.db.clone(),
+        app.stream_db.clone(),
         app::EVENTS_CHANNEL,
         app.signal.clone(),
         draining.clone(),
     ));
     let relay = OwnedTask::spawn(kit::db::relay_notifications(
-        app.db.clone(),
+        app.stream_db.clone(),
         app::EVENTS_CHANNEL,
         app.signal.clone(),
         draining.clone(),

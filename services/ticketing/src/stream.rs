@@ -114,8 +114,8 @@ pub async fn watch(
 
 async fn read_heads(app: &App, scope: &Scope) -> Result<Vec<event_head::Model>, sea_orm::DbErr> {
     match scope {
-        Scope::All => events::head_rows(&app.db, None).await,
-        Scope::Accounts(accounts) => events::head_rows(&app.db, Some(accounts)).await,
+        Scope::All => events::head_rows(&app.stream_db, None).await,
+        Scope::Accounts(accounts) => events::head_rows(&app.stream_db, Some(accounts)).await,
     }
 }
 
@@ -185,10 +185,11 @@ impl Watcher {
                 if after < row.pruned_through {
                     return Stop::Failed(expired(account, after, row.pruned_through).into());
                 }
-                let batch = match events::read_after(&self.app.db, account, after, BATCH).await {
-                    Ok(batch) => batch,
-                    Err(err) => return Stop::Failed(Status::from(ApiError::from(err))),
-                };
+                let batch =
+                    match events::read_after(&self.app.stream_db, account, after, BATCH).await {
+                        Ok(batch) => batch,
+                        Err(err) => return Stop::Failed(Status::from(ApiError::from(err))),
+                    };
                 behind |= batch.len() as u64 == BATCH;
                 for event in batch {
                     self.cursors.insert(account.clone(), event.sequence);

@@ -20,51 +20,32 @@ const CLOSED: i32 = proto::inbox::v1::ConversationStatus::Closed as i32;
 /// Stores the snapshot if it is newer than the stored one, and keeps each
 /// of the ticket's conversations linked and in the ticket's workspace.
 /// Returns the conversations it changed, as they are now.
-///
-/// `links_known`: an earlier applied version had the same conversations, so
-/// all are linked already (R2) and the link statement is skipped.
 pub async fn ticket_snapshot(
     conn: &impl ConnectionTrait,
     ticket: &tpb::Ticket,
-    links_known: bool,
     log: &mut changes::Pending,
 ) -> Result<Vec<conversation::Model>, DbErr> {
-    let stored = queries::upsert_ticket_view(
-        conn,
-        ticket_view::Model {
-            ticket_id: ticket.id.clone(),
-            account_id: ticket.account_id.clone(),
-            version: ticket.version,
-            snapshot: ticket.encode_to_vec(),
-            updated_at: kit::time::now_micros(),
-        },
-    )
-    .await?;
-    if !stored {
+    let stored = queries::upsert_ticket_views(conn, [ticket_view_of(ticket)]).await?;
+    if stored.is_empty() {
         // This version or a newer one was applied before, links included
         // (same transaction), and a conversation's link is permanent (R2):
-        // there is nothing left to do. The common case for the consumer
-        // after the inbox applied an answer synchronously.
+        // there is nothing left to do.
         return Ok(Vec::new());
     }
     // One statement per kind of change for all the ticket's conversations.
     use conversation::Column as C;
     let ids: Vec<&str> = ticket.conversation_ids.iter().map(String::as_str).collect();
     let linked = vec![(C::TicketId, Some(ticket.id.clone()).into())];
-    let mut changed = if links_known {
-        Vec::new()
-    } else {
-        change_many(
-            conn,
-            &ticket.account_id,
-            &ids,
-            C::TicketId.is_null(),
-            linked,
-            Kind::Updated,
-            log,
-        )
-        .await?
-    };
+    let mut changed = change_many(
+        conn,
+        &ticket.account_id,
+        &ids,
+        C::TicketId.is_null(),
+        linked,
+        Kind::Updated,
+        log,
+    )
+    .await?;
     if ticket.workspace == tpb::Workspace::HelpDesk as i32 {
         let help_desk = tpb::Workspace::HelpDesk as i32;
         let moved = vec![(C::Workspace, help_desk.into())];
@@ -86,6 +67,17 @@ pub async fn ticket_snapshot(
     Ok(changed)
 }
 
+/// The read-model row of a ticket snapshot.
+pub fn ticket_view_of(ticket: &tpb::Ticket) -> ticket_view::Model {
+    ticket_view::Model {
+        ticket_id: ticket.id.clone(),
+        account_id: ticket.account_id.clone(),
+        version: ticket.version,
+        snapshot: ticket.encode_to_vec(),
+        updated_at: kit::time::now_micros(),
+    }
+}
+
 pub async fn directive(
     conn: &impl ConnectionTrait,
     account_id: &str,
@@ -96,24 +88,34 @@ pub async fn directive(
     if directive.action == tpb::DirectiveAction::Purge as i32 {
         return purge(conn, account_id, id).await;
     }
-    Ok(directives(conn, account_id, directive, &[id], log).await? > 0)
+    let changed = directives(
+        conn,
+        account_id,
+        directive.action,
+        &directive.ticket_id,
+        &[id],
+        log,
+    )
+    .await?;
+    Ok(changed > 0)
 }
 
-/// Applies the action of `like` (and its ticket, for a link) to all of
-/// `ids` in one statement: a ticket closing, reopening or going to the
-/// trash directs all of its conversations at once. Not for purges. Returns
-/// how many conversations changed.
+/// Applies `action` (with `ticket_id`, for a link) to all of `ids` in one
+/// statement: a ticket closing, reopening or going to the trash directs all
+/// of its conversations at once. Not for purges. Returns how many
+/// conversations changed.
 pub async fn directives(
     conn: &impl ConnectionTrait,
     account_id: &str,
-    like: &tpb::ConversationDirective,
+    action: i32,
+    ticket_id: &str,
     ids: &[&str],
     log: &mut changes::Pending,
 ) -> Result<usize, DbErr> {
-    let Some((when, sets, kind)) = effect(like) else {
+    let Some((when, sets, kind)) = effect(action, ticket_id) else {
         tracing::warn!(
-            action = like.action,
-            conversation_id = like.conversation_id,
+            action,
+            conversations = ids.len(),
             "unknown directive ignored"
         );
         return Ok(0);
@@ -128,45 +130,43 @@ type Sets = Vec<(conversation::Column, SimpleExpr)>;
 /// What a directive changes, as a guarded update: the condition under
 /// which it still applies (so applying it twice changes nothing), the new
 /// values, and the kind of change logged.
-fn effect(directive: &tpb::ConversationDirective) -> Option<(SimpleExpr, Sets, Kind)> {
+fn effect(action: i32, ticket_id: &str) -> Option<(SimpleExpr, Sets, Kind)> {
     use conversation::Column as C;
     let help_desk = tpb::Workspace::HelpDesk as i32;
-    Some(
-        match tpb::DirectiveAction::try_from(directive.action).ok()? {
-            // R2: a conversation's ticket is set once and never replaced.
-            tpb::DirectiveAction::LinkTicket => (
-                C::TicketId.is_null(),
-                vec![(C::TicketId, Some(directive.ticket_id.clone()).into())],
-                Kind::Updated,
-            ),
-            tpb::DirectiveAction::Close => (
-                C::Status.eq(OPEN),
-                vec![(C::Status, CLOSED.into())],
-                Kind::Updated,
-            ),
-            tpb::DirectiveAction::Reopen => (
-                C::Status.eq(CLOSED).and(C::DeletedAt.is_null()),
-                vec![(C::Status, OPEN.into())],
-                Kind::Updated,
-            ),
-            tpb::DirectiveAction::MoveToHelpDesk => (
-                C::Workspace.ne(help_desk),
-                vec![(C::Workspace, help_desk.into())],
-                Kind::Updated,
-            ),
-            tpb::DirectiveAction::Trash => (
-                C::DeletedAt.is_null(),
-                vec![(C::DeletedAt, kit::time::now_micros().into())],
-                Kind::Trashed,
-            ),
-            tpb::DirectiveAction::Restore => (
-                C::DeletedAt.is_not_null(),
-                vec![(C::DeletedAt, Option::<i64>::None.into())],
-                Kind::Restored,
-            ),
-            tpb::DirectiveAction::Purge | tpb::DirectiveAction::Unspecified => return None,
-        },
-    )
+    Some(match tpb::DirectiveAction::try_from(action).ok()? {
+        // R2: a conversation's ticket is set once and never replaced.
+        tpb::DirectiveAction::LinkTicket => (
+            C::TicketId.is_null(),
+            vec![(C::TicketId, Some(ticket_id.to_owned()).into())],
+            Kind::Updated,
+        ),
+        tpb::DirectiveAction::Close => (
+            C::Status.eq(OPEN),
+            vec![(C::Status, CLOSED.into())],
+            Kind::Updated,
+        ),
+        tpb::DirectiveAction::Reopen => (
+            C::Status.eq(CLOSED).and(C::DeletedAt.is_null()),
+            vec![(C::Status, OPEN.into())],
+            Kind::Updated,
+        ),
+        tpb::DirectiveAction::MoveToHelpDesk => (
+            C::Workspace.ne(help_desk),
+            vec![(C::Workspace, help_desk.into())],
+            Kind::Updated,
+        ),
+        tpb::DirectiveAction::Trash => (
+            C::DeletedAt.is_null(),
+            vec![(C::DeletedAt, kit::time::now_micros().into())],
+            Kind::Trashed,
+        ),
+        tpb::DirectiveAction::Restore => (
+            C::DeletedAt.is_not_null(),
+            vec![(C::DeletedAt, Option::<i64>::None.into())],
+            Kind::Restored,
+        ),
+        tpb::DirectiveAction::Purge | tpb::DirectiveAction::Unspecified => return None,
+    })
 }
 
 /// R9: removes a conversation and its messages for good.

@@ -12,7 +12,7 @@ use sea_orm::TransactionTrait;
 use tokio_stream::StreamExt;
 use tracing::Instrument;
 
-use super::{App, apply};
+use super::{App, apply, plan};
 use crate::store::{lease, queries};
 
 /// What happened to a batch of events.
@@ -226,14 +226,31 @@ async fn resync_if_expired(app: &App, status: tonic::Status) -> FollowError {
     FollowError::Status(status)
 }
 
-/// Applies one event and advances its account's cursor in one transaction.
 /// Most events applied in one transaction.
 const APPLY_BATCH: usize = 256;
 
 /// Applies `events` (in stream order, possibly of several accounts) in one
 /// transaction that also moves each account's cursor from the value it read
 /// to its last event: all of them take effect exactly once, or none do.
+/// The batch costs a few statements whatever its size (see `plan`).
 pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, sea_orm::DbErr> {
+    // Each causing call's trace shows the batch that applied its events.
+    let mut calls: Vec<tracing::Span> = Vec::new();
+    let mut contexts: Vec<&std::collections::BTreeMap<String, String>> = Vec::new();
+    for event in events {
+        if !contexts.contains(&&event.trace_context) {
+            contexts.push(&event.trace_context);
+            calls.push(kit::observe::span_from("apply_event", &event.trace_context));
+        }
+    }
+    let span = calls.first().cloned().unwrap_or_else(tracing::Span::none);
+    apply_in_one_transaction(app, events).instrument(span).await
+}
+
+async fn apply_in_one_transaction(
+    app: &App,
+    events: &[tpb::Event],
+) -> Result<Applied, sea_orm::DbErr> {
     let txn = app.db.begin().await?;
     let mut accounts: Vec<&str> = Vec::new();
     for event in events {
@@ -241,24 +258,23 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
             accounts.push(&event.account_id);
         }
     }
-    let mut outcome = Applied::Duplicate;
-    let mut linked = LinkedInBatch::default();
-    let mut applied_here: Vec<&tpb::Ticket> = Vec::new();
-    let mut log = crate::store::changes::Pending::default();
+    let mut fresh: Vec<&tpb::Event> = Vec::new();
     for account_id in accounts {
         let cursor = queries::cursor_of(&txn, account_id).await?;
-        let fresh: Vec<&tpb::Event> = events
-            .iter()
-            .filter(|e| e.account_id == account_id && e.sequence > cursor)
-            .collect();
-        let Some(last) = fresh.last() else {
+        let first = fresh.len();
+        fresh.extend(
+            events
+                .iter()
+                .filter(|e| e.account_id == account_id && e.sequence > cursor),
+        );
+        let (Some(earliest), Some(last)) = (fresh.get(first), fresh.last()) else {
             continue;
         };
-        if fresh[0].sequence != cursor + 1 {
+        if earliest.sequence != cursor + 1 {
             tracing::warn!(
                 account_id,
                 cursor,
-                sequence = fresh[0].sequence,
+                sequence = earliest.sequence,
                 "gap in the event stream"
             );
         }
@@ -266,147 +282,59 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
             // Another consumer moved it first: nothing of this batch may stay.
             return Ok(Applied::Fenced);
         }
-        let mut rest = fresh.as_slice();
-        while let Some(event) = rest.first() {
-            let span = kit::observe::span_from("apply_event", &event.trace_context);
-            let alike = alike_directives(rest);
-            if alike.len() > 1 {
-                // One call's directives with one action (a ticket closing
-                // closes all its conversations): one statement for all.
-                apply_directives(&txn, &event.account_id, &alike, &linked, &mut log)
-                    .instrument(span)
-                    .await?;
-                rest = &rest[alike.len()..];
-                continue;
-            }
-            apply_payload(app, &txn, event, &mut linked, &mut applied_here, &mut log)
-                .instrument(span)
+    }
+    if fresh.is_empty() {
+        return Ok(Applied::Duplicate);
+    }
+    let mut newest = plan::newest_snapshots(&fresh);
+    // Usually the snapshots of answers the inbox applied a moment ago:
+    // known, they cost nothing.
+    newest.retain(|n| !app.applied.covers(&n.ticket.id, n.ticket.version));
+    let stored =
+        queries::upsert_ticket_views(&txn, newest.iter().map(|n| apply::ticket_view_of(n.ticket)))
+            .await?;
+    for snapshot in &mut newest {
+        if stored.contains(&snapshot.ticket.id) {
+            snapshot.work = plan::SnapshotWork {
+                link: !(snapshot.same_conversations || app.applied.links_cover(snapshot.ticket)),
+                move_to_help_desk: snapshot.help_desk,
+            };
+        }
+    }
+    let mut log = crate::store::changes::Pending::default();
+    for step in plan::steps(&fresh, &newest) {
+        match step {
+            plan::Step::Apply {
+                account_id,
+                action,
+                ticket_id,
+                conversation_ids,
+            } => {
+                apply::directives(
+                    &txn,
+                    account_id,
+                    action,
+                    ticket_id,
+                    &conversation_ids,
+                    &mut log,
+                )
                 .await?;
-            rest = &rest[1..];
-        }
-        outcome = Applied::Applied;
-    }
-    if outcome == Applied::Applied {
-        log.append(&txn).await?;
-        txn.commit().await?;
-        for ticket in applied_here {
-            app.applied.committed(ticket);
-        }
-        app.changes.notify();
-    }
-    Ok(outcome)
-}
-
-async fn apply_payload<'e>(
-    app: &App,
-    txn: &sea_orm::DatabaseTransaction,
-    event: &'e tpb::Event,
-    linked: &mut LinkedInBatch,
-    applied_here: &mut Vec<&'e tpb::Ticket>,
-    log: &mut crate::store::changes::Pending,
-) -> Result<(), sea_orm::DbErr> {
-    match &event.payload {
-        Some(tpb::event::Payload::TicketChanged(change)) => {
-            if let Some(ticket) = &change.ticket {
-                // Usually the snapshot of an answer the inbox applied a
-                // moment ago: known, it costs no statement.
-                if !app.applied.covers(&ticket.id, ticket.version) {
-                    // An update that did not change the ticket's set of
-                    // conversations follows the version that linked them
-                    // (events apply in order; links are permanent, R2).
-                    let same_conversations = change.kind == tpb::TicketChangeKind::Updated as i32
-                        && !change
-                            .changed_fields
-                            .iter()
-                            .any(|f| f == "conversation_ids");
-                    let links_known = same_conversations || app.applied.links_cover(ticket);
-                    apply::ticket_snapshot(txn, ticket, links_known, log).await?;
-                    applied_here.push(ticket);
-                }
-                linked.note(ticket);
+            }
+            plan::Step::Purge {
+                account_id,
+                conversation_id,
+            } => {
+                apply::purge(&txn, account_id, conversation_id).await?;
             }
         }
-        Some(tpb::event::Payload::ConversationDirective(directive))
-            if !linked.makes_redundant(directive) =>
-        {
-            apply::directive(txn, &event.account_id, directive, log).await?;
-        }
-        Some(tpb::event::Payload::ConversationDirective(_)) | None => {}
     }
-    Ok(())
-}
-
-/// The directives at the start of `events` that one call caused with one
-/// action (and one ticket, for links), and can be applied as one: purges
-/// delete rather than update, and go one by one.
-fn alike_directives<'e>(events: &[&'e tpb::Event]) -> Vec<&'e tpb::ConversationDirective> {
-    let directive = |event: &&'e tpb::Event| match &event.payload {
-        Some(tpb::event::Payload::ConversationDirective(d))
-            if d.action != tpb::DirectiveAction::Purge as i32 =>
-        {
-            Some(d)
-        }
-        _ => None,
-    };
-    let Some((first_event, first)) = events.first().and_then(|e| Some((*e, directive(e)?))) else {
-        return Vec::new();
-    };
-    events
-        .iter()
-        .take_while(|event| {
-            event.account_id == first_event.account_id
-                && event.trace_context == first_event.trace_context
-                && directive(event)
-                    .is_some_and(|d| d.action == first.action && d.ticket_id == first.ticket_id)
-        })
-        .filter_map(directive)
-        .collect()
-}
-
-async fn apply_directives(
-    txn: &sea_orm::DatabaseTransaction,
-    account_id: &str,
-    alike: &[&tpb::ConversationDirective],
-    linked: &LinkedInBatch,
-    log: &mut crate::store::changes::Pending,
-) -> Result<(), sea_orm::DbErr> {
-    let Some(first) = alike.first() else {
-        return Ok(());
-    };
-    let ids: Vec<&str> = alike
-        .iter()
-        .filter(|d| !linked.makes_redundant(d))
-        .map(|d| d.conversation_id.as_str())
-        .collect();
-    if !ids.is_empty() {
-        apply::directives(txn, account_id, first, &ids, log).await?;
+    log.append(&txn).await?;
+    txn.commit().await?;
+    for snapshot in &newest {
+        app.applied.committed(snapshot.ticket);
     }
-    Ok(())
-}
-
-/// The (conversation, ticket) links that ticket snapshots earlier in a
-/// batch have made sure of. Applying a snapshot links every conversation it
-/// names that has no ticket, and a snapshot found already applied had done
-/// so before; a link never changes once made (R2). So a later LinkTicket
-/// directive for such a pair (ticketing logs one beside every new link)
-/// could only be a no-op, and is not sent to the database.
-#[derive(Default)]
-struct LinkedInBatch(std::collections::HashSet<(String, String)>);
-
-impl LinkedInBatch {
-    fn note(&mut self, ticket: &tpb::Ticket) {
-        for conversation_id in &ticket.conversation_ids {
-            self.0.insert((conversation_id.clone(), ticket.id.clone()));
-        }
-    }
-
-    fn makes_redundant(&self, directive: &tpb::ConversationDirective) -> bool {
-        directive.action == tpb::DirectiveAction::LinkTicket as i32
-            && self.0.contains(&(
-                directive.conversation_id.clone(),
-                directive.ticket_id.clone(),
-            ))
-    }
+    app.changes.notify();
+    Ok(Applied::Applied)
 }
 
 struct Backoff {

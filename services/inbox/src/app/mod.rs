@@ -8,6 +8,7 @@ mod context;
 mod conversations;
 mod mutate;
 pub mod outbox;
+mod plan;
 mod resync;
 mod tail;
 mod tickets;
@@ -30,6 +31,8 @@ pub const SERVICE_IDENTITY: &str = "inbox";
 #[derive(Clone)]
 pub struct App {
     pub db: DatabaseConnection,
+    /// For WatchConversations' reads only (`kit::db::stream_pool`).
+    pub stream_db: DatabaseConnection,
     pub config: Arc<Config>,
     pub ticketing: TicketingServiceClient<Channel>,
     /// Wakes WatchConversations streams after a conversation change commits.
@@ -49,7 +52,11 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, tonic::transport::Error> {
+    pub fn new(
+        db: DatabaseConnection,
+        stream_db: DatabaseConnection,
+        config: Config,
+    ) -> Result<Self, tonic::transport::Error> {
         // Lazy: the inbox starts and serves while ticketing is down, and
         // the channel reconnects by itself when ticketing returns. Several
         // addresses (replicas) are balanced; a dead one is passed over.
@@ -74,6 +81,7 @@ impl App {
         };
         Ok(Self {
             db,
+            stream_db,
             config: Arc::new(config),
             ticketing: TicketingServiceClient::new(channel),
             changes: Default::default(),

@@ -120,7 +120,7 @@ impl App {
         let txn = self.db.begin().await?;
         let mut log = changes::Pending::default();
         if let Some(ticket) = &answer.ticket {
-            apply::ticket_snapshot(&txn, ticket, false, &mut log).await?;
+            apply::ticket_snapshot(&txn, ticket, &mut log).await?;
         }
         for directive in &answer.directives {
             apply::directive(&txn, &report.account_id, directive, &mut log).await?;

@@ -63,7 +63,7 @@ impl App {
         let txn = self.db.begin().await.map_err(internal)?;
         let mut log = crate::store::changes::Pending::default();
         for ticket in &tickets {
-            apply::ticket_snapshot(&txn, ticket, false, &mut log)
+            apply::ticket_snapshot(&txn, ticket, &mut log)
                 .await
                 .map_err(internal)?;
             if ticket.delete_time.is_some() {

@@ -135,7 +135,7 @@ impl App {
     ) -> Result<crate::store::conversation::Model, ApiError> {
         let txn = self.db.begin().await?;
         let mut log = crate::store::changes::Pending::default();
-        let changed = apply::ticket_snapshot(&txn, ticket, false, &mut log).await?;
+        let changed = apply::ticket_snapshot(&txn, ticket, &mut log).await?;
         log.append(&txn).await?;
         txn.commit().await?;
         self.applied.committed(ticket);

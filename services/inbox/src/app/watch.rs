@@ -27,7 +27,7 @@ pub async fn watch(
     if after < 0 {
         return Err(ApiError::invalid("after_sequence", "must not be negative"));
     }
-    let head = changes::head(&app.db, &account_id).await?;
+    let head = changes::head(&app.stream_db, &account_id).await?;
     if after > head {
         return Err(ApiError::OutOfRange {
             reason: "CURSOR_AHEAD",
@@ -67,7 +67,7 @@ async fn follow(
         }
         let seen = *signal.borrow_and_update();
         let read = tail::read_after(
-            &app.db,
+            &app.stream_db,
             &shared_tail,
             &account_id,
             cursor,

@@ -194,26 +194,27 @@ pub async fn find_ticket_view(
         .await
 }
 
-/// Stores a ticket snapshot unless a newer one is already there, in one
-/// statement: the event consumer and a request applying its own answer may
-/// race to store the same ticket. Returns whether it was stored.
-pub async fn upsert_ticket_view(
+/// Stores each ticket snapshot unless a newer one is already there, all in
+/// one statement (the event consumer and a request applying its own answer
+/// may race to store the same ticket); returns the ids of the tickets it
+/// stored. At most one snapshot per ticket: a statement cannot change a row
+/// twice.
+pub async fn upsert_ticket_views(
     conn: &impl ConnectionTrait,
-    row: ticket_view::Model,
-) -> Result<bool, DbErr> {
+    rows: impl IntoIterator<Item = ticket_view::Model>,
+) -> Result<Vec<String>, DbErr> {
     use ticket_view::Column as C;
     let newer = Expr::col((ticket_view::Entity, C::Version))
         .lt(Expr::col((Alias::new("excluded"), C::Version)));
-    let stored = ticket_view::Entity::insert(row.into_active_model())
+    ticket_view::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
         .on_conflict(
             OnConflict::column(C::TicketId)
                 .update_columns([C::Version, C::Snapshot, C::UpdatedAt])
                 .action_and_where(newer)
                 .to_owned(),
         )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(stored > 0)
+        .exec_with_returning_keys(conn)
+        .await
 }
 
 pub async fn cursors(conn: &impl ConnectionTrait) -> Result<Vec<event_cursor::Model>, DbErr> {

@@ -35,6 +35,8 @@ pub const EVENTS_CHANNEL: &str = "ticketing_events";
 #[derive(Clone)]
 pub struct App {
     pub db: DatabaseConnection,
+    /// For the event watchers' reads only (`kit::db::stream_pool`).
+    pub stream_db: DatabaseConnection,
     pub config: Arc<Config>,
     pub signal: EventSignal,
     /// How many WatchEvents streams this process serves at once.

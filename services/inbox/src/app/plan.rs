@@ -1,0 +1,445 @@
+//! Turns a batch of ticketing's events into few statements. Under load a
+//! batch holds a hundred events or more, and applied one by one each costs
+//! a round trip to the database: the round trips, not the work, then set how
+//! fast the consumer drains its backlog (docs/decisions.md, "The consumer
+//! applies a batch in rounds").
+//!
+//! Every directive is a guarded update of one conversation, so directives
+//! on different conversations commute, and repeating one changes nothing
+//! (its guard no longer holds). Two actions on the same conversation
+//! commute too when neither writes a column the other reads or writes.
+//! So the batch's directives are laid out in rounds: each round has one
+//! statement per action (per account, and per ticket for links), and a
+//! conversation whose next action does not commute with one it already has
+//! in the round starts the next round. Each conversation thus sees its
+//! actions in stream order. Purges delete rows and stand alone.
+//!
+//! A ticket's snapshots in a batch are reduced to its newest: its
+//! conversations include every earlier version's (links are never undone,
+//! R2), and its conversations are moved to the help desk if any version
+//! was there, so it makes true whatever the earlier versions would have.
+
+use std::collections::{HashMap, HashSet};
+
+use proto::ticketing::v1 as tpb;
+use tpb::DirectiveAction as Action;
+
+/// A ticket's newest snapshot in a batch, and what the batch says of it.
+pub struct Newest<'e> {
+    pub ticket: &'e tpb::Ticket,
+    /// Every version in the batch left the ticket's conversations as they
+    /// were, so the version before the batch had linked them all already.
+    pub same_conversations: bool,
+    /// Some version in the batch was in the help desk.
+    pub help_desk: bool,
+    /// Set by the caller once the snapshot is stored.
+    pub work: SnapshotWork,
+    position: usize,
+}
+
+/// What a stored snapshot still has to do to its conversations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SnapshotWork {
+    pub link: bool,
+    pub move_to_help_desk: bool,
+}
+
+/// The newest snapshot of each ticket in `events`, in order of first
+/// appearance.
+pub fn newest_snapshots<'e>(events: &[&'e tpb::Event]) -> Vec<Newest<'e>> {
+    let mut newest: Vec<Newest<'e>> = Vec::new();
+    let mut index: HashMap<&'e str, usize> = HashMap::new();
+    for (position, event) in events.iter().enumerate() {
+        let Some(tpb::event::Payload::TicketChanged(change)) = &event.payload else {
+            continue;
+        };
+        let Some(ticket) = &change.ticket else {
+            continue;
+        };
+        let same_conversations = change.kind == tpb::TicketChangeKind::Updated as i32
+            && !change
+                .changed_fields
+                .iter()
+                .any(|f| f == "conversation_ids");
+        let help_desk = ticket.workspace == tpb::Workspace::HelpDesk as i32;
+        match index.get(ticket.id.as_str()) {
+            Some(&i) => {
+                let seen = &mut newest[i];
+                seen.same_conversations &= same_conversations;
+                seen.help_desk |= help_desk;
+                if ticket.version >= seen.ticket.version {
+                    seen.ticket = ticket;
+                    seen.position = position;
+                }
+            }
+            None => {
+                index.insert(&ticket.id, newest.len());
+                newest.push(Newest {
+                    ticket,
+                    same_conversations,
+                    help_desk,
+                    work: SnapshotWork::default(),
+                    position,
+                });
+            }
+        }
+    }
+    newest
+}
+
+/// One statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step<'e> {
+    /// `action` (with `ticket_id` for a link, empty otherwise) on each of
+    /// `conversation_ids`.
+    Apply {
+        account_id: &'e str,
+        action: i32,
+        ticket_id: &'e str,
+        conversation_ids: Vec<&'e str>,
+    },
+    Purge {
+        account_id: &'e str,
+        conversation_id: &'e str,
+    },
+}
+
+/// The statements that apply `events` (one batch, in stream order), given
+/// the work each stored newest snapshot still has to do.
+pub fn steps<'e>(events: &[&'e tpb::Event], newest: &[Newest<'e>]) -> Vec<Step<'e>> {
+    let work_at: HashMap<usize, SnapshotWork> =
+        newest.iter().map(|n| (n.position, n.work)).collect();
+    // (conversation, ticket) pairs a snapshot has linked, or had linked
+    // before: ticketing logs a LinkTicket directive beside each new link,
+    // and for these it could only be a no-op.
+    let mut linked: HashSet<(&'e str, &'e str)> = HashSet::new();
+    let mut rounds = Rounds::default();
+    for (position, event) in events.iter().enumerate() {
+        let account_id = event.account_id.as_str();
+        match &event.payload {
+            Some(tpb::event::Payload::TicketChanged(change)) => {
+                let Some(ticket) = &change.ticket else {
+                    continue;
+                };
+                let work = work_at.get(&position).copied().unwrap_or_default();
+                for conversation_id in &ticket.conversation_ids {
+                    if work.link {
+                        rounds.apply(account_id, Action::LinkTicket, &ticket.id, conversation_id);
+                    }
+                    if work.move_to_help_desk {
+                        rounds.apply(account_id, Action::MoveToHelpDesk, "", conversation_id);
+                    }
+                    linked.insert((conversation_id, &ticket.id));
+                }
+            }
+            Some(tpb::event::Payload::ConversationDirective(directive)) => {
+                let conversation_id = directive.conversation_id.as_str();
+                match Action::try_from(directive.action) {
+                    Ok(Action::Purge) => rounds.purge(account_id, conversation_id),
+                    Ok(Action::LinkTicket) => {
+                        if !linked.contains(&(conversation_id, directive.ticket_id.as_str())) {
+                            rounds.apply(
+                                account_id,
+                                Action::LinkTicket,
+                                &directive.ticket_id,
+                                conversation_id,
+                            );
+                        }
+                    }
+                    Ok(action) => rounds.apply(account_id, action, "", conversation_id),
+                    Err(_) => tracing::warn!(
+                        action = directive.action,
+                        conversation_id,
+                        "unknown directive ignored"
+                    ),
+                }
+            }
+            None => {}
+        }
+    }
+    rounds.steps
+}
+
+/// Whether applying `a` then `b` to one conversation may end differently
+/// from `b` then `a`. A link writes the ticket, a move the workspace; close
+/// and reopen write the status, trash and restore the trash time, and a
+/// reopen also reads the trash time (a trashed conversation stays closed).
+fn conflicts(a: (Action, &str), b: (Action, &str)) -> bool {
+    use Action::*;
+    match (a.0, b.0) {
+        // The same action again is a no-op, unless it links another ticket.
+        (x, y) if x == y => a.1 != b.1,
+        (MoveToHelpDesk, _) | (_, MoveToHelpDesk) | (LinkTicket, _) | (_, LinkTicket) => false,
+        (Close, Trash) | (Trash, Close) | (Close, Restore) | (Restore, Close) => false,
+        _ => true,
+    }
+}
+
+#[derive(Default)]
+struct Rounds<'e> {
+    steps: Vec<Step<'e>>,
+    /// This round's statements by (account, action, ticket).
+    statements: HashMap<(&'e str, Action, &'e str), usize>,
+    /// The actions this round has for each (account, conversation).
+    actions: HashMap<(&'e str, &'e str), Vec<(Action, &'e str)>>,
+}
+
+impl<'e> Rounds<'e> {
+    fn apply(
+        &mut self,
+        account_id: &'e str,
+        action: Action,
+        ticket_id: &'e str,
+        conversation_id: &'e str,
+    ) {
+        let this = (action, ticket_id);
+        if let Some(has) = self.actions.get(&(account_id, conversation_id)) {
+            if has.contains(&this) {
+                return;
+            }
+            if has.iter().any(|earlier| conflicts(*earlier, this)) {
+                self.next_round();
+            }
+        }
+        let index = *self
+            .statements
+            .entry((account_id, action, ticket_id))
+            .or_insert_with(|| {
+                self.steps.push(Step::Apply {
+                    account_id,
+                    action: action as i32,
+                    ticket_id,
+                    conversation_ids: Vec::new(),
+                });
+                self.steps.len() - 1
+            });
+        if let Some(Step::Apply {
+            conversation_ids, ..
+        }) = self.steps.get_mut(index)
+        {
+            conversation_ids.push(conversation_id);
+        }
+        self.actions
+            .entry((account_id, conversation_id))
+            .or_default()
+            .push((action, ticket_id));
+    }
+
+    fn purge(&mut self, account_id: &'e str, conversation_id: &'e str) {
+        self.next_round();
+        self.steps.push(Step::Purge {
+            account_id,
+            conversation_id,
+        });
+        self.next_round();
+    }
+
+    fn next_round(&mut self) {
+        self.statements.clear();
+        self.actions.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directive(account: &str, conversation: &str, action: Action, ticket: &str) -> tpb::Event {
+        tpb::Event {
+            account_id: account.into(),
+            payload: Some(tpb::event::Payload::ConversationDirective(
+                tpb::ConversationDirective {
+                    conversation_id: conversation.into(),
+                    ticket_id: ticket.into(),
+                    action: action as i32,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }
+    }
+
+    fn snapshot(
+        ticket: &str,
+        version: i64,
+        conversations: &[&str],
+        kind: tpb::TicketChangeKind,
+        changed: &[&str],
+    ) -> tpb::Event {
+        tpb::Event {
+            account_id: "a".into(),
+            payload: Some(tpb::event::Payload::TicketChanged(tpb::TicketChanged {
+                kind: kind as i32,
+                changed_fields: changed.iter().map(|f| (*f).to_owned()).collect(),
+                ticket: Some(tpb::Ticket {
+                    id: ticket.into(),
+                    account_id: "a".into(),
+                    version,
+                    conversation_ids: conversations.iter().map(|c| (*c).to_owned()).collect(),
+                    ..Default::default()
+                }),
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn apply<'e>(action: Action, ticket: &'e str, ids: &[&'e str]) -> Step<'e> {
+        Step::Apply {
+            account_id: "a",
+            action: action as i32,
+            ticket_id: ticket,
+            conversation_ids: ids.to_vec(),
+        }
+    }
+
+    fn plan(events: &[tpb::Event]) -> Vec<Step<'_>> {
+        let events: Vec<&tpb::Event> = events.iter().collect();
+        steps(&events, &[])
+    }
+
+    #[test]
+    fn closing_many_tickets_is_one_statement() {
+        // R5: three tickets closing, each with its conversations.
+        let events: Vec<tpb::Event> = ["c1", "c2", "c3", "c4", "c5", "c6"]
+            .iter()
+            .map(|c| directive("a", c, Action::Close, "t"))
+            .collect();
+        assert_eq!(
+            plan(&events),
+            vec![apply(
+                Action::Close,
+                "",
+                &["c1", "c2", "c3", "c4", "c5", "c6"]
+            )]
+        );
+    }
+
+    #[test]
+    fn a_conversation_sees_actions_that_do_not_commute_in_stream_order() {
+        let events = [
+            directive("a", "c1", Action::Close, "t"),
+            directive("a", "c2", Action::Close, "u"),
+            directive("a", "c1", Action::Reopen, "t"),
+            directive("a", "c3", Action::Close, "v"),
+            directive("a", "c1", Action::Close, "t"),
+        ];
+        assert_eq!(
+            plan(&events),
+            vec![
+                apply(Action::Close, "", &["c1", "c2"]),
+                apply(Action::Reopen, "", &["c1"]),
+                apply(Action::Close, "", &["c3"]),
+                apply(Action::Close, "", &["c1"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn actions_on_different_columns_share_a_round() {
+        // R8: a ticket trashed while closing; a link and a move beside them.
+        let events = [
+            directive("a", "c1", Action::Close, "t"),
+            directive("a", "c1", Action::Trash, "t"),
+            directive("a", "c2", Action::LinkTicket, "t"),
+            directive("a", "c2", Action::MoveToHelpDesk, "t"),
+            directive("a", "c2", Action::Close, "t"),
+            directive("a", "c1", Action::Close, "t"),
+        ];
+        assert_eq!(
+            plan(&events),
+            vec![
+                apply(Action::Close, "", &["c1", "c2"]),
+                apply(Action::Trash, "", &["c1"]),
+                apply(Action::LinkTicket, "t", &["c2"]),
+                apply(Action::MoveToHelpDesk, "", &["c2"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reopen_after_a_trash_waits_for_it() {
+        // R6 and R9: a reopen does not apply to a trashed conversation.
+        let events = [
+            directive("a", "c1", Action::Trash, "t"),
+            directive("a", "c1", Action::Reopen, "t"),
+            directive("a", "c1", Action::Restore, "t"),
+        ];
+        assert_eq!(
+            plan(&events),
+            vec![
+                apply(Action::Trash, "", &["c1"]),
+                apply(Action::Reopen, "", &["c1"]),
+                apply(Action::Restore, "", &["c1"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn purges_stand_alone_and_accounts_never_share_a_statement() {
+        let events = [
+            directive("a", "c1", Action::Close, "t"),
+            directive("b", "c9", Action::Close, "u"),
+            directive("a", "c2", Action::Purge, "t"),
+            directive("a", "c3", Action::Close, "t"),
+        ];
+        assert_eq!(
+            plan(&events),
+            vec![
+                apply(Action::Close, "", &["c1"]),
+                Step::Apply {
+                    account_id: "b",
+                    action: Action::Close as i32,
+                    ticket_id: "",
+                    conversation_ids: vec!["c9"],
+                },
+                Step::Purge {
+                    account_id: "a",
+                    conversation_id: "c2"
+                },
+                apply(Action::Close, "", &["c3"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn links_to_different_tickets_are_separate_statements() {
+        let events = [
+            directive("a", "c1", Action::LinkTicket, "t"),
+            directive("a", "c2", Action::LinkTicket, "u"),
+            directive("a", "c3", Action::LinkTicket, "t"),
+        ];
+        assert_eq!(
+            plan(&events),
+            vec![
+                apply(Action::LinkTicket, "t", &["c1", "c3"]),
+                apply(Action::LinkTicket, "u", &["c2"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_newest_snapshot_of_a_ticket_does_the_linking_once() {
+        // R2, R3: version 2 associates c2; c1 was linked with version 1.
+        use tpb::TicketChangeKind::{Created, Updated};
+        let events = [
+            snapshot("t", 1, &["c1"], Created, &[]),
+            directive("a", "c1", Action::LinkTicket, "t"),
+            snapshot("t", 2, &["c1", "c2"], Updated, &["conversation_ids"]),
+            directive("a", "c2", Action::LinkTicket, "t"),
+            snapshot("t", 3, &["c1", "c2"], Updated, &["stage_id"]),
+            snapshot("u", 7, &["c5"], Updated, &["stage_id"]),
+        ];
+        let events: Vec<&tpb::Event> = events.iter().collect();
+        let mut newest = newest_snapshots(&events);
+        assert_eq!(newest.len(), 2);
+        assert_eq!(newest[0].ticket.version, 3);
+        assert!(!newest[0].same_conversations, "versions 1 and 2 linked");
+        assert!(newest[1].same_conversations);
+        newest[0].work.link = true;
+        assert_eq!(
+            steps(&events, &newest),
+            vec![apply(Action::LinkTicket, "t", &["c1", "c2"])],
+            "the link directives are no-ops beside the snapshots"
+        );
+    }
+}
