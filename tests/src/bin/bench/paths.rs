@@ -437,7 +437,8 @@ impl Bench {
         }
     }
 
-    /// Closing tickets of three conversations each, ticketing's side.
+    /// Closing tickets of three conversations each: the calls' rate, while
+    /// the inbox closes the conversations as the events arrive.
     pub async fn close_ticket(&self, concurrency: usize) -> Measured {
         let tickets = self.supply_size();
         let batch = self.seed_ticketed("cl", tickets, false).await;
@@ -455,17 +456,20 @@ impl Bench {
         };
         let batch = self.seed_ticketed("rawcl", tickets, true).await;
         let supply = Supply::new((0..tickets).map(|t| seed::ticket_id(&batch, t)).collect());
-        let (db, account, closed) = (
+        let (ticketing, inbox, account, closed) = (
             self.raw_ticketing_db.clone(),
+            self.raw_inbox_db.clone(),
             self.account.clone(),
             self.closed_stage.clone(),
         );
         let raw = move |_, _| {
             let id = supply.take().cloned();
-            let (db, account, closed) = (db.clone(), account.clone(), closed.clone());
+            let (ticketing, inbox) = (ticketing.clone(), inbox.clone());
+            let (account, closed) = (account.clone(), closed.clone());
             async move {
                 let id = id?;
-                Some(raw::close_ticket(&db, &account, &id, &closed).await.is_ok())
+                let done = raw::close_ticket(&ticketing, &inbox, &account, &id, &closed).await;
+                Some(done.is_ok())
             }
         };
         let (service, raw) = self.alternate(concurrency, service, raw).await;

@@ -33,38 +33,54 @@ async fn rows<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Resu
         .len())
 }
 
-/// Appends one entry to a per-account gap-free log: bump the head, insert
-/// at the new sequence.
-async fn append_change(
+/// Appends one entry per conversation to a per-account gap-free log: bump
+/// the head by their number, insert them at the new sequences.
+async fn append_changes(
     tx: &DatabaseTransaction,
     account: &str,
-    conversation_id: &str,
+    conversation_ids: &[String],
     now: i64,
 ) -> Result<(), DbErr> {
-    let sequence = tx
+    if conversation_ids.is_empty() {
+        return Ok(());
+    }
+    let count = conversation_ids.len() as i64;
+    let last = tx
         .query_one_raw(statement(
             tx.get_database_backend(),
-            "UPDATE change_heads SET last_sequence = last_sequence + 1 \
-             WHERE account_id = $1 RETURNING last_sequence",
-            vec![account.into()],
+            "UPDATE change_heads SET last_sequence = last_sequence + $1 \
+             WHERE account_id = $2 RETURNING last_sequence",
+            vec![count.into(), account.into()],
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("change head".into()))?
         .try_get_by_index::<i64>(0)?;
-    exec(
-        tx,
-        "INSERT INTO conversation_changes (account_id, sequence, conversation_id, kind, snapshot, created_at) \
-         VALUES ($1, $2, $3, 2, $4, $5)",
-        vec![
+    let mut sql = String::from(
+        "INSERT INTO conversation_changes (account_id, sequence, conversation_id, kind, snapshot, created_at) VALUES ",
+    );
+    let mut values: Vec<Value> = Vec::new();
+    for (i, conversation_id) in conversation_ids.iter().enumerate() {
+        let at = values.len();
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, 2, ${}, ${})",
+            at + 1,
+            at + 2,
+            at + 3,
+            at + 4,
+            at + 5
+        ));
+        values.extend([
             account.into(),
-            sequence.into(),
-            conversation_id.into(),
+            (last - count + 1 + i as i64).into(),
+            conversation_id.clone().into(),
             SNAPSHOT.to_vec().into(),
             now.into(),
-        ],
-    )
-    .await
-    .map(|_| ())
+        ]);
+    }
+    exec(tx, &sql, values).await.map(|_| ())
 }
 
 /// Appends `count` events to ticketing's log in one statement.
@@ -170,7 +186,7 @@ pub async fn create_conversation(
         ],
     )
     .await?;
-    append_change(&tx, account, &conversation_id, now).await?;
+    append_changes(&tx, account, std::slice::from_ref(&conversation_id), now).await?;
     tx.commit().await
 }
 
@@ -248,15 +264,20 @@ pub async fn create_ticket(
         ],
     )
     .await?;
-    append_change(&tx, account, conversation_id, now).await?;
+    append_changes(&tx, account, &[conversation_id.to_owned()], now).await?;
     tx.commit().await
 }
 
-/// UpdateTicket to a closed stage, ticketing's side: lock and read the
-/// ticket, update it, and log the change with one close directive per
-/// conversation (four events for three conversations).
+/// UpdateTicket to a closed stage: in ticketing, lock and read the ticket,
+/// update it, and log the change with one close directive per conversation
+/// (four events for three conversations); then in the inbox, close the
+/// three conversations in one statement, store the ticket's new view and log
+/// three changes. The inbox's half is what the path's durable effect needs
+/// beyond ticketing's (R5); the service does it in its event consumer while
+/// the closes go on.
 pub async fn close_ticket(
     ticketing: &DatabaseConnection,
+    inbox: &DatabaseConnection,
     account: &str,
     ticket_id: &str,
     closed_stage: &str,
@@ -273,12 +294,16 @@ pub async fn close_ticket(
         vec![ticket_id.into(), account.into()],
     )
     .await?;
-    rows(
-        &tx,
-        "SELECT conversation_id FROM ticket_conversations WHERE ticket_id = $1",
-        vec![ticket_id.into()],
-    )
-    .await?;
+    let conversations: Vec<String> = tx
+        .query_all_raw(statement(
+            tx.get_database_backend(),
+            "SELECT conversation_id FROM ticket_conversations WHERE ticket_id = $1",
+            vec![ticket_id.into()],
+        ))
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0))
+        .collect::<Result<_, _>>()?;
     exec(
         &tx,
         "UPDATE tickets SET stage_id = $1, closed_at = $2, updated_at = $2, version = version + 1 \
@@ -287,6 +312,42 @@ pub async fn close_ticket(
     )
     .await?;
     append_events(&tx, account, ticket_id, 4, now).await?;
+    tx.commit().await?;
+
+    let tx = inbox.begin().await?;
+    let placeholders: Vec<String> = (0..conversations.len())
+        .map(|i| format!("${}", i + 3))
+        .collect();
+    let mut values: Vec<Value> = vec![now.into(), account.into()];
+    values.extend(conversations.iter().map(|id| id.clone().into()));
+    let closed = exec(
+        &tx,
+        &format!(
+            "UPDATE conversations SET status = 2, version = version + 1, updated_at = $1 \
+             WHERE account_id = $2 AND status = 1 AND id IN ({})",
+            placeholders.join(", ")
+        ),
+        values,
+    )
+    .await?;
+    exec(
+        &tx,
+        "INSERT INTO ticket_views (ticket_id, account_id, version, snapshot, updated_at) \
+         VALUES ($1, $2, 2, $3, $4) ON CONFLICT (ticket_id) DO UPDATE SET \
+         version = excluded.version, snapshot = excluded.snapshot, updated_at = excluded.updated_at \
+         WHERE ticket_views.version < excluded.version",
+        vec![
+            ticket_id.into(),
+            account.into(),
+            SNAPSHOT.to_vec().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    let closed = usize::try_from(closed)
+        .unwrap_or(0)
+        .min(conversations.len());
+    append_changes(&tx, account, &conversations[..closed], now).await?;
     tx.commit().await
 }
 
@@ -332,7 +393,7 @@ pub async fn assign(
         ],
     )
     .await?;
-    append_change(&tx, account, conversation_id, now).await?;
+    append_changes(&tx, account, &[conversation_id.to_owned()], now).await?;
     tx.commit().await?;
 
     let tx = ticketing.begin().await?;
