@@ -19,6 +19,12 @@ use crate::{
 const BATCH: u64 = 500;
 /// Messages buffered per stream before the watcher waits for the client.
 const BUFFER: usize = 256;
+/// Least time between two reads of a watcher that commits keep waking.
+/// Under load a commit ends every millisecond or so; reading at most once
+/// per few milliseconds sends the same events in fewer, larger reads (and
+/// the consumer applies them in fewer transactions), for a few milliseconds
+/// of latency.
+const READ_SPACING: Duration = Duration::from_millis(5);
 
 pub type EventStream = ResponseStream<pb::WatchEventsResponse>;
 
@@ -161,7 +167,12 @@ impl Watcher {
         let stream_config = self.app.config.stream.clone();
         let mut signal = self.app.signal.subscribe();
         let mut last_message = Instant::now();
+        let mut last_read: Option<Instant> = None;
         loop {
+            if let Some(at) = last_read {
+                tokio::time::sleep_until(at + READ_SPACING).await;
+            }
+            last_read = Some(Instant::now());
             if self.draining.is_draining() {
                 return Stop::Failed(Status::unavailable(
                     "server is draining; reconnect and resume from your cursor",
