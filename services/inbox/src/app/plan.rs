@@ -1,8 +1,6 @@
 //! Turns a batch of ticketing's events into few statements. Under load a
-//! batch holds a hundred events or more, and applied one by one each costs
-//! a round trip to the database: the round trips, not the work, then set how
-//! fast the consumer drains its backlog (docs/decisions.md, "The consumer
-//! applies a batch in rounds").
+//! batch holds a hundred events or more; applied one by one, each would
+//! cost a round trip to a busy database (docs/decisions.md, Performance).
 //!
 //! Every directive is a guarded update of one conversation, so directives
 //! on different conversations commute, and repeating one changes nothing
