@@ -23,13 +23,15 @@ use sea_orm::sqlx::{self, PgConnection};
 
 /// For `PgPoolOptions::after_connect`: turns Nagle's algorithm off on the
 /// new connection's socket. `server_port` is the port the client dials.
+/// Never fails the connection: without the option it is slower, not wrong.
 pub async fn disable_nagle(conn: &mut PgConnection, server_port: u16) -> Result<(), sqlx::Error> {
-    match with_socket(conn, server_port, |socket| socket.set_nodelay(true)).await? {
-        Ok(Some(())) => {}
-        Ok(None) => tracing::debug!(
+    match with_socket(conn, server_port, |socket| socket.set_nodelay(true)).await {
+        Ok(Ok(Some(()))) => {}
+        Ok(Ok(None)) => tracing::debug!(
             "no socket of this process has the connection's port; Nagle's algorithm stays on"
         ),
-        Err(err) => tracing::debug!(%err, "cannot turn Nagle's algorithm off"),
+        Ok(Err(err)) => tracing::debug!(%err, "cannot turn Nagle's algorithm off"),
+        Err(err) => tracing::debug!(%err, "cannot ask the server for the connection's port"),
     }
     Ok(())
 }
