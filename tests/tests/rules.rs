@@ -852,3 +852,101 @@ async fn r12_previous_conversations_leave_out_trashed_ones() {
     );
     stack.stop().await;
 }
+
+fn one_second_lease(config: &mut inbox::Config) {
+    config.lease_ttl = Duration::from_secs(1);
+}
+
+/// R5, R6, R8, R9 when the inbox applies many events of one conversation
+/// together: it was down while they were logged, so a new inbox process
+/// receives them at once and applies them in as few statements as it can.
+/// Only stream order gives these end states.
+#[tokio::test]
+async fn r5_r6_r8_r9_hold_when_the_inbox_applies_a_backlog_at_once() {
+    let mut stack = Stack::start_with(|_| {}, one_second_lease).await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let single = conversation(&stack, &account, "Single", "single@example.com").await;
+    let single_ticket = ticket_for(&stack, &account, &single.id).await;
+    let first = conversation(&stack, &account, "First", "pair@example.com").await;
+    let second = conversation(&stack, &account, "Second", "pair@example.com").await;
+    let pair_ticket = ticket_for(&stack, &account, &first.id).await;
+    add_to_ticket(&stack, &account, &second.id, &pair_ticket.id).await;
+    let closed = stage_id(&stack, &account, "Closed").await;
+    let open = stage_id(&stack, &account, "Waiting on us").await;
+    stack.crash_inbox().await;
+
+    let mut ticketing = stack.ticketing().await;
+    let mut move_to = async |ticket: &str, stage: &str| {
+        ticketing
+            .update_ticket(as_user(&account, "x", move_to_stage(ticket, stage, "")))
+            .await
+            .expect("move")
+    };
+    // One conversation: closed, reopened (R6), closed again, then trashed
+    // and restored with its ticket (R8, R9): closed, not trashed.
+    move_to(&single_ticket.id, &closed).await;
+    move_to(&single_ticket.id, &open).await;
+    move_to(&single_ticket.id, &closed).await;
+    // Two conversations: closed, and not reopened (R6), then trashed (R8).
+    move_to(&pair_ticket.id, &closed).await;
+    move_to(&pair_ticket.id, &open).await;
+    drop(move_to);
+    let delete = |id: &str| {
+        as_user(
+            &account,
+            "x",
+            tpb::DeleteTicketRequest {
+                id: id.into(),
+                ..Default::default()
+            },
+        )
+    };
+    ticketing
+        .delete_ticket(delete(&single_ticket.id))
+        .await
+        .expect("delete");
+    ticketing
+        .undelete_ticket(as_user(
+            &account,
+            "x",
+            tpb::UndeleteTicketRequest {
+                id: single_ticket.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("undelete");
+    ticketing
+        .delete_ticket(delete(&pair_ticket.id))
+        .await
+        .expect("delete pair");
+
+    let inbox_addr = stack.start_inbox_replica(one_second_lease).await;
+    let inbox = ipb::inbox_service_client::InboxServiceClient::new(channel(inbox_addr).await);
+    let read = |id: &str| {
+        let mut inbox = inbox.clone();
+        let request = as_user(&account, "x", ipb::GetConversationRequest { id: id.into() });
+        async move {
+            inbox
+                .get_conversation(request)
+                .await
+                .ok()
+                .map(|r| r.into_inner())
+        }
+    };
+    // The pair's deletion was logged last: once it shows, everything shows.
+    for id in [&first.id, &second.id] {
+        eventually("the backlog applied", || async {
+            read(id).await.filter(|c| c.delete_time.is_some())
+        })
+        .await;
+    }
+    for id in [&first.id, &second.id] {
+        let c = read(id).await.expect("pair conversation");
+        assert!(is_closed(&c), "R6: two conversations, none reopened");
+    }
+    let c = read(&single.id).await.expect("single conversation");
+    assert!(is_closed(&c), "closed last, then trashed and restored");
+    assert!(c.delete_time.is_none(), "R9: restored with its ticket");
+    stack.stop().await;
+}
