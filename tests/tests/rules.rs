@@ -890,7 +890,6 @@ async fn r5_r6_r8_r9_hold_when_the_inbox_applies_a_backlog_at_once() {
     // Two conversations: closed, and not reopened (R6), then trashed (R8).
     move_to(&pair_ticket.id, &closed).await;
     move_to(&pair_ticket.id, &open).await;
-    drop(move_to);
     let delete = |id: &str| {
         as_user(
             &account,
