@@ -37,6 +37,14 @@ pub async fn migrate(config: &Config) -> Result<(), RunError> {
     open(config).await.map(|_| ())
 }
 
+/// A database failure, naming the database (password hidden).
+fn database_error(config: &Config) -> impl FnOnce(sea_orm::DbErr) -> RunError + '_ {
+    |source| RunError::Database {
+        url: kit::db::redacted(&config.database_url),
+        source,
+    }
+}
+
 /// Connects and migrates, naming the database (password hidden) on failure.
 async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
     kit::db::open::<store::migration::Migrator>(
@@ -44,10 +52,7 @@ async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> 
         config.db_max_connections.get(),
     )
     .await
-    .map_err(|source| RunError::Database {
-        url: kit::db::redacted(&config.database_url),
-        source,
-    })
+    .map_err(database_error(config))
 }
 
 /// The change streams' own pool (see `kit::db::stream_pool`).
@@ -57,10 +62,7 @@ async fn stream_pool(
 ) -> Result<sea_orm::DatabaseConnection, RunError> {
     kit::db::stream_pool(&config.database_url, db, config.stream_db_connections.get())
         .await
-        .map_err(|source| RunError::Database {
-            url: kit::db::redacted(&config.database_url),
-            source,
-        })
+        .map_err(database_error(config))
 }
 
 /// Serves on `listener` and follows ticketing's events until `draining`
