@@ -6,7 +6,7 @@
 //! server acknowledges the head, and the server delays that acknowledgement
 //! by up to 40 ms on Linux. On loopback this hits statements over 64 KiB,
 //! such as the inbox consumer's batched inserts (45 ms each instead of 2);
-//! across a network it hits any statement over about 1.4 KiB.
+//! across a network, by the segment size, any statement over about 1.4 KiB.
 //!
 //! sqlx gives no access to the socket, so each new connection asks the
 //! server for its client port, finds the process's socket with that local
