@@ -949,3 +949,44 @@ async fn r5_r6_r8_r9_hold_when_the_inbox_applies_a_backlog_at_once() {
     assert!(c.delete_time.is_none(), "R9: restored with its ticket");
     stack.stop().await;
 }
+
+/// R3 when only ticketing's events link the conversation: the association
+/// is made through ticketing directly, so the inbox learns of it from the
+/// ticket's new snapshot (and the link directive beside it), never from an
+/// answer of its own.
+#[tokio::test]
+async fn r3_an_association_made_in_ticketing_reaches_the_inbox_through_events() {
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let first = conversation(&stack, &account, "First", "assoc@example.com").await;
+    let ticket = ticket_for(&stack, &account, &first.id).await;
+    let later = conversation(&stack, &account, "Later", "assoc@example.com").await;
+    let associated = stack
+        .ticketing()
+        .await
+        .associate_conversation(as_user(
+            &account,
+            "x",
+            tpb::AssociateConversationRequest {
+                ticket_id: ticket.id.clone(),
+                conversation: Some(tpb::ConversationSnapshot {
+                    id: later.id.clone(),
+                    subject: later.subject.clone(),
+                    contact_id: later.contact_id.clone(),
+                    open: true,
+                    version: later.version,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("associate")
+        .into_inner();
+    assert!(associated.conversation_ids.contains(&later.id));
+    conversation_becomes(&stack, &account, &later.id, "linked by the events", |c| {
+        c.ticket_id == ticket.id
+    })
+    .await;
+    stack.stop().await;
+}
