@@ -12,7 +12,11 @@ use sea_orm::TransactionTrait;
 use tokio_stream::StreamExt;
 use tracing::Instrument;
 
-use super::{App, apply, plan};
+use super::{
+    App, apply,
+    cursors::{self, Cursors},
+    plan,
+};
 use crate::store::{lease, queries};
 
 /// What happened to a batch of events.
@@ -84,16 +88,15 @@ async fn follow(
     draining: &mut Draining,
     backoff: &mut Backoff,
 ) -> Result<(), FollowError> {
-    let cursors = queries::cursors(&app.db)
-        .await?
-        .into_iter()
-        .map(|c| tpb::AccountCursor {
-            account_id: c.account_id,
-            after_sequence: c.last_sequence,
-        })
-        .collect();
+    let stored = queries::cursors(&app.db).await?;
     let mut request = tonic::Request::new(tpb::WatchEventsRequest {
-        cursors,
+        cursors: stored
+            .iter()
+            .map(|c| tpb::AccountCursor {
+                account_id: c.account_id.clone(),
+                after_sequence: c.last_sequence,
+            })
+            .collect(),
         all_accounts: true,
     });
     kit::identity::Caller::default().forward(&app.credentials, request.metadata_mut());
@@ -103,12 +106,9 @@ async fn follow(
     };
     tracing::info!(ticketing = %app.config.ticketing_url, "following ticketing events");
     backoff.reset();
-    // Where each account stands, for the lag metric (head − applied).
-    let mut applied: std::collections::HashMap<String, i64> = queries::cursors(&app.db)
-        .await?
-        .into_iter()
-        .map(|c| (c.account_id, c.last_sequence))
-        .collect();
+    // Where each account stands: the guard of the next cursor move, and
+    // the lag metric (head − applied).
+    let mut cursors = Cursors::new(stored.into_iter().map(|c| (c.account_id, c.last_sequence)));
     let lag_gauge = opentelemetry::global::meter("inbox")
         .u64_gauge("inbox.consumer.lag")
         .with_description("events committed in ticketing and not yet applied here")
@@ -158,10 +158,7 @@ async fn follow(
                         Ok(Some(Ok(_))) | Ok(None) | Err(_) => break,
                     }
                 }
-                let outcome = apply_events(app, &batch).await?;
-                for event in &batch {
-                    applied.insert(event.account_id.clone(), event.sequence);
-                }
+                let outcome = apply_events(app, &batch, &mut cursors).await?;
                 tracing::debug!(events = batch.len(), ?outcome, "applied");
                 if let Some(status) = interrupted {
                     return Err(resync_if_expired(app, status).await);
@@ -171,9 +168,7 @@ async fn follow(
                 let lag: i64 = progress
                     .heads
                     .iter()
-                    .map(|h| {
-                        (h.after_sequence - applied.get(&h.account_id).copied().unwrap_or(0)).max(0)
-                    })
+                    .map(|h| (h.after_sequence - cursors.position(&h.account_id)).max(0))
                     .sum();
                 lag_gauge.record(u64::try_from(lag).unwrap_or(0), &[]);
             }
@@ -229,11 +224,16 @@ async fn resync_if_expired(app: &App, status: tonic::Status) -> FollowError {
 /// Most events applied in one transaction.
 const APPLY_BATCH: usize = 256;
 
-/// Applies `events` (in stream order, possibly of several accounts) in one
-/// transaction that also moves each account's cursor from the value it read
-/// to its last event: all of them take effect exactly once, or none do.
-/// The batch costs a few statements whatever its size (see `plan`).
-pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, sea_orm::DbErr> {
+/// Applies `events` (in stream order, possibly of several accounts) and
+/// moves each account's cursor from the value it had to its last event, in
+/// one transaction: all of them take effect exactly once, or none do. The
+/// batch costs a few statements whatever its size (see `plan`), and only
+/// the cursor moves when it can change nothing.
+pub async fn apply_events(
+    app: &App,
+    events: &[tpb::Event],
+    cursors: &mut Cursors,
+) -> Result<Applied, sea_orm::DbErr> {
     // Each causing call's trace shows the batch that applied its events.
     let mut calls: Vec<tracing::Span> = Vec::new();
     let mut contexts: Vec<&std::collections::BTreeMap<String, String>> = Vec::new();
@@ -244,13 +244,66 @@ pub async fn apply_events(app: &App, events: &[tpb::Event]) -> Result<Applied, s
         }
     }
     let span = calls.first().cloned().unwrap_or_else(tracing::Span::none);
-    apply_in_one_transaction(app, events).instrument(span).await
+    async {
+        if let Some(outcome) = move_cursors_alone(app, events, cursors).await? {
+            return Ok(outcome);
+        }
+        // A remembered cursor that was not where remembered is forgotten,
+        // so the second attempt reads it.
+        match apply_in_one_transaction(app, events, cursors).await? {
+            Some(outcome) => Ok(outcome),
+            None => Ok(apply_in_one_transaction(app, events, cursors)
+                .await?
+                .unwrap_or(Applied::Fenced)),
+        }
+    }
+    .instrument(span)
+    .await
 }
 
+/// A batch whose snapshots this process has all applied already and that
+/// leaves no directive to apply (the events of calls made through the
+/// inbox, applied from their answers) only moves cursors: one guarded
+/// statement per account instead of a transaction. `None` when the batch
+/// needs the transaction, or a cursor was not where remembered.
+async fn move_cursors_alone(
+    app: &App,
+    events: &[tpb::Event],
+    cursors: &mut Cursors,
+) -> Result<Option<Applied>, sea_orm::DbErr> {
+    let Some(fresh) = cursors.fresh(events) else {
+        return Ok(None);
+    };
+    if fresh.is_empty() {
+        return Ok(Some(Applied::Duplicate));
+    }
+    let mut newest = plan::newest_snapshots(&fresh);
+    newest.retain(|n| !app.applied.covers(&n.ticket.id, n.ticket.version));
+    if !newest.is_empty() || !plan::steps(&fresh, &newest).is_empty() {
+        return Ok(None);
+    }
+    for (account_id, last) in cursors::last_of_each_account(&fresh) {
+        let Some(from) = cursors.get(account_id) else {
+            return Ok(None);
+        };
+        // Accounts are independent here: with no effect to keep atomic,
+        // a cursor moved before a later account's guard fails stays moved.
+        if !queries::advance_cursor(&app.db, account_id, from, last).await? {
+            cursors.forget(account_id);
+            return Ok(None);
+        }
+        cursors.committed(account_id, last);
+    }
+    Ok(Some(Applied::Applied))
+}
+
+/// `None` when a remembered cursor had been moved by someone else: nothing
+/// was written, and that cursor is forgotten.
 async fn apply_in_one_transaction(
     app: &App,
     events: &[tpb::Event],
-) -> Result<Applied, sea_orm::DbErr> {
+    cursors: &mut Cursors,
+) -> Result<Option<Applied>, sea_orm::DbErr> {
     let txn = app.db.begin().await?;
     let mut accounts: Vec<&str> = Vec::new();
     for event in events {
@@ -259,8 +312,13 @@ async fn apply_in_one_transaction(
         }
     }
     let mut fresh: Vec<&tpb::Event> = Vec::new();
+    let mut moved: Vec<(&str, i64)> = Vec::new();
     for account_id in accounts {
-        let cursor = queries::cursor_of(&txn, account_id).await?;
+        let remembered = cursors.get(account_id);
+        let cursor = match remembered {
+            Some(cursor) => cursor,
+            None => queries::cursor_of(&txn, account_id).await?,
+        };
         let first = fresh.len();
         fresh.extend(
             events
@@ -268,6 +326,7 @@ async fn apply_in_one_transaction(
                 .filter(|e| e.account_id == account_id && e.sequence > cursor),
         );
         let (Some(earliest), Some(last)) = (fresh.get(first), fresh.last()) else {
+            cursors.committed(account_id, cursor);
             continue;
         };
         if earliest.sequence != cursor + 1 {
@@ -280,11 +339,13 @@ async fn apply_in_one_transaction(
         }
         if !queries::advance_cursor(&txn, account_id, cursor, last.sequence).await? {
             // Another consumer moved it first: nothing of this batch may stay.
-            return Ok(Applied::Fenced);
+            cursors.forget(account_id);
+            return Ok(remembered.is_none().then_some(Applied::Fenced));
         }
+        moved.push((account_id, last.sequence));
     }
     if fresh.is_empty() {
-        return Ok(Applied::Duplicate);
+        return Ok(Some(Applied::Duplicate));
     }
     let mut newest = plan::newest_snapshots(&fresh);
     // Usually the snapshots of answers the inbox applied a moment ago:
@@ -330,11 +391,14 @@ async fn apply_in_one_transaction(
     }
     log.append(&txn).await?;
     txn.commit().await?;
+    for (account_id, last) in moved {
+        cursors.committed(account_id, last);
+    }
     for snapshot in &newest {
         app.applied.committed(snapshot.ticket);
     }
     app.changes.notify();
-    Ok(Applied::Applied)
+    Ok(Some(Applied::Applied))
 }
 
 struct Backoff {

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod consumer;
 mod context;
 mod conversations;
+mod cursors;
 mod mutate;
 pub mod outbox;
 mod plan;

@@ -150,6 +150,8 @@ pub struct FanOut {
     pub subscribers: usize,
     pub events_per_second: f64,
     pub events_sent: u64,
+    /// The AddMessage calls that made the changes: delivery can't beat them.
+    pub change_calls: Figures,
     /// From the start of the call that made the change until a subscriber
     /// received it, over all subscribers.
     pub delivery: Figures,
@@ -260,6 +262,7 @@ pub async fn fan_out(bench: &Bench, subscribers: usize, per_second: f64) -> FanO
         subscribers,
         events_per_second: per_second,
         events_sent,
+        change_calls: calls,
         delivery: Figures::of(all, 0, bench.duration),
         lost: expected.saturating_sub(received),
         idle_stream_bytes,
