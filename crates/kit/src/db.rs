@@ -179,7 +179,12 @@ pub async fn announce_commits(
     // A notification is no data: its transaction need not wait for the WAL
     // to reach the disk, and so holds PostgreSQL's notification lock only
     // briefly. Both statements go in one round trip, as one transaction.
-    let notify = format!("SET LOCAL synchronous_commit = off; NOTIFY {channel}");
+    // The payload is the signal's origin, so this process's own relay can
+    // tell its announcements from other replicas'.
+    let notify = format!(
+        "SET LOCAL synchronous_commit = off; NOTIFY {channel}, '{}'",
+        signal.origin()
+    );
     loop {
         tokio::select! {
             _ = signal.announcement_wanted() => {}
@@ -203,7 +208,7 @@ pub async fn announce_commits(
 /// The least time between two announcements of one process.
 pub const ANNOUNCEMENT_SPACING: Duration = Duration::from_millis(5);
 
-/// Wakes `signal` whenever a transaction of any replica commits a
+/// Wakes `signal` whenever a transaction of another replica commits a
 /// notification on `channel` (PostgreSQL LISTEN). Watchers also poll, so a
 /// lost notification only delays them. Returns at once on SQLite.
 pub async fn relay_notifications(
@@ -226,6 +231,9 @@ pub async fn relay_notifications(
                     loop {
                         tokio::select! {
                             received = listener.recv() => match received {
+                                // Its own announcement: its watchers were
+                                // woken when it committed.
+                                Ok(heard) if heard.payload() == signal.origin() => {}
                                 Ok(_) => signal.wake(),
                                 Err(err) => {
                                     tracing::warn!(channel, %err, "notification listener failed");

@@ -6,6 +6,10 @@
 //! (`kit::db::announce_commits`). Requests made while one is on its way fold
 //! into the next, so a burst of commits costs one or two announcements, and
 //! no data transaction carries a NOTIFY (see docs/decisions.md).
+//!
+//! Each signal has an origin, sent as the announcement's payload, so that a
+//! replica does not wake its own watchers a second time when its own
+//! announcement comes back from the database.
 
 use std::sync::Arc;
 
@@ -15,6 +19,7 @@ use tokio::sync::{Notify, watch};
 pub struct CommitSignal {
     local: Arc<watch::Sender<u64>>,
     announce: Arc<Notify>,
+    origin: Arc<str>,
 }
 
 impl Default for CommitSignal {
@@ -22,6 +27,8 @@ impl Default for CommitSignal {
         Self {
             local: Arc::new(watch::channel(0).0),
             announce: Arc::new(Notify::new()),
+            // Letters and digits only: it goes into a NOTIFY as a literal.
+            origin: uuid::Uuid::now_v7().simple().to_string().into(),
         }
     }
 }
@@ -48,5 +55,23 @@ impl CommitSignal {
     /// kept, however many commits asked.
     pub async fn announcement_wanted(&self) {
         self.announce.notified().await;
+    }
+
+    /// Names this signal's announcements (one per service instance).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_instance_announces_under_its_own_literal_safe_origin() {
+        let (a, b) = (CommitSignal::default(), CommitSignal::default());
+        assert_ne!(a.origin(), b.origin());
+        assert_eq!(a.origin(), a.clone().origin());
+        assert!(a.origin().bytes().all(|c| c.is_ascii_alphanumeric()));
     }
 }

@@ -133,6 +133,13 @@ impl App {
         conversation_id: &str,
         ticket: &tpb::Ticket,
     ) -> Result<crate::store::conversation::Model, ApiError> {
+        // Under load the event often gets here first, and the consumer has
+        // applied this version already: a transaction would change nothing.
+        if self.applied.covers(&ticket.id, ticket.version) {
+            return self
+                .load_conversation(&self.db, account_id, conversation_id)
+                .await;
+        }
         let txn = self.db.begin().await?;
         let mut log = crate::store::changes::Pending::default();
         let changed = apply::ticket_snapshot(&txn, ticket, &mut log).await?;
