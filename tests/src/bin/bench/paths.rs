@@ -28,6 +28,8 @@ use crate::{
 /// default pipeline's stages.
 pub struct Bench {
     pub stack: Stack,
+    /// The services' own runtime (see `Bench::start`).
+    services: tokio::runtime::Runtime,
     pub account: String,
     pub inbox: Arc<Vec<InboxServiceClient<Channel>>>,
     pub ticketing: Arc<Vec<TicketingServiceClient<Channel>>>,
@@ -101,7 +103,20 @@ impl Bench {
         max_rate: u64,
         slices: u32,
     ) -> Bench {
-        let stack = Stack::start().await;
+        // The services run on threads of their own, as their processes
+        // would: on one runtime with the load generator, each of their
+        // database replies would queue behind the generator's tasks (a
+        // thousand fan-out receivers), and the figures would time the
+        // generator's scheduling instead of the services.
+        let services = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("services")
+            .enable_all()
+            .build()
+            .expect("the services' runtime");
+        let stack = services
+            .spawn(Stack::start())
+            .await
+            .expect("start the services");
         let account = account(&stack, tpb::Tier::Starter).await;
         let mut inbox = Vec::new();
         let mut ticketing = Vec::new();
@@ -157,6 +172,7 @@ impl Bench {
         };
         let (new_stage, closed_stage) = (stage(false), stage(true));
         let bench = Bench {
+            services,
             account,
             inbox: Arc::new(inbox),
             ticketing: Arc::new(ticketing),
@@ -234,7 +250,8 @@ impl Bench {
 
     /// Stops both services and drops every database of the run.
     pub async fn stop(self) {
-        self.stack.stop().await;
+        let _ = self.services.spawn(self.stack.stop()).await;
+        self.services.shutdown_background();
         for mut db in self.raw_databases {
             db.drop_database().await;
         }

@@ -3,8 +3,11 @@
 //! fanned out to many WatchConversations subscribers.
 
 use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -145,6 +148,48 @@ pub async fn propagation(bench: &Bench, per_second: f64) -> Propagation {
     }
 }
 
+/// When each fan-out conversation's change was started, by conversation.
+struct SendTimes {
+    origin: Instant,
+    index: HashMap<String, usize>,
+    /// Microseconds after `origin` plus one; 0 while not started.
+    started: Vec<AtomicU64>,
+}
+
+impl SendTimes {
+    fn new(conversations: &[String]) -> Self {
+        Self {
+            origin: Instant::now(),
+            index: conversations
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i))
+                .collect(),
+            started: conversations.iter().map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.started.len()
+    }
+
+    fn start(&self, conversation_id: &str) {
+        if let Some(&i) = self.index.get(conversation_id) {
+            let micros = self.origin.elapsed().as_micros() as u64 + 1;
+            self.started[i].store(micros, Ordering::Release);
+        }
+    }
+
+    /// The conversation's index and when its change was started.
+    fn get(&self, conversation_id: &str) -> Option<(usize, Instant)> {
+        let i = *self.index.get(conversation_id)?;
+        match self.started[i].load(Ordering::Acquire) {
+            0 => None,
+            micros => Some((i, self.origin + Duration::from_micros(micros - 1))),
+        }
+    }
+}
+
 /// One account's changes delivered to many subscribers.
 pub struct FanOut {
     pub subscribers: usize,
@@ -166,7 +211,9 @@ pub struct FanOut {
 pub async fn fan_out(bench: &Bench, subscribers: usize, per_second: f64) -> FanOut {
     let count = (per_second * bench.duration.as_secs_f64()) as u64 + 20;
     let conversations = bench.seed_unticketed("fo", count, false).await;
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
+    // The receivers run a thousand times per change on the machine they
+    // measure: they look send times up without a lock or an allocation.
+    let sent = Arc::new(SendTimes::new(&conversations));
     let after = head(bench).await;
 
     let rss_before = memory::settled_rss().await;
@@ -192,7 +239,7 @@ pub async fn fan_out(bench: &Bench, subscribers: usize, per_second: f64) -> FanO
             let mut latencies = Vec::new();
             // A message adds more than one change to its conversation only
             // if the service misbehaves; count each conversation once.
-            let mut seen = HashSet::new();
+            let mut seen = vec![false; sent.len()];
             loop {
                 let message = tokio::select! {
                     _ = stopped.changed() => break,
@@ -202,12 +249,8 @@ pub async fn fan_out(bench: &Bench, subscribers: usize, per_second: f64) -> FanO
                 let received = Instant::now();
                 if let Some(Kind::Change(change)) = message.kind
                     && let Some(conversation) = change.conversation
-                    && let Some(begin) = sent
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get(&conversation.id)
-                        .copied()
-                    && seen.insert(conversation.id)
+                    && let Some((index, begin)) = sent.get(&conversation.id)
+                    && !std::mem::replace(&mut seen[index], true)
                 {
                     latencies.push(received.saturating_duration_since(begin).as_micros() as u64);
                 }
@@ -225,9 +268,7 @@ pub async fn fan_out(bench: &Bench, subscribers: usize, per_second: f64) -> FanO
         let (account, sent) = (account.clone(), sent.clone());
         async move {
             let id = id?;
-            sent.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id.clone(), Instant::now());
+            sent.start(&id);
             let request = as_user(
                 &account,
                 "bench",
