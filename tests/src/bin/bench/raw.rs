@@ -33,57 +33,77 @@ async fn rows<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Resu
         .len())
 }
 
-/// Appends one entry per conversation to a per-account gap-free log: bump
-/// the head by their number, insert them at the new sequences.
+/// Appends `rows` to a per-account gap-free log in two statements: bump the
+/// account's head in `heads` by their number, then insert them at the new
+/// sequences. `insert` names the table and its columns, the account and the
+/// sequence first; each row gives the values of the other columns.
+async fn append_to_log(
+    tx: &DatabaseTransaction,
+    heads: &str,
+    insert: &str,
+    account: &str,
+    rows: Vec<Vec<Value>>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let count = rows.len() as i64;
+    let last = tx
+        .query_one_raw(statement(
+            tx.get_database_backend(),
+            &format!(
+                "UPDATE {heads} SET last_sequence = last_sequence + $1 \
+                 WHERE account_id = $2 RETURNING last_sequence"
+            ),
+            vec![count.into(), account.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("{heads} row")))?
+        .try_get_by_index::<i64>(0)?;
+    let mut tuples = Vec::with_capacity(rows.len());
+    let mut values: Vec<Value> = Vec::new();
+    for (sequence, row) in (last - count + 1..).zip(rows) {
+        let first = values.len() + 1;
+        let placeholders: Vec<String> = (first..first + 2 + row.len())
+            .map(|n| format!("${n}"))
+            .collect();
+        tuples.push(format!("({})", placeholders.join(", ")));
+        values.extend([account.into(), sequence.into()]);
+        values.extend(row);
+    }
+    let sql = format!("{insert} VALUES {}", tuples.join(","));
+    exec(tx, &sql, values).await.map(|_| ())
+}
+
+/// Appends one change-log entry per conversation (kind 2, updated).
 async fn append_changes(
     tx: &DatabaseTransaction,
     account: &str,
     conversation_ids: &[String],
     now: i64,
 ) -> Result<(), DbErr> {
-    if conversation_ids.is_empty() {
-        return Ok(());
-    }
-    let count = conversation_ids.len() as i64;
-    let last = tx
-        .query_one_raw(statement(
-            tx.get_database_backend(),
-            "UPDATE change_heads SET last_sequence = last_sequence + $1 \
-             WHERE account_id = $2 RETURNING last_sequence",
-            vec![count.into(), account.into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("change head".into()))?
-        .try_get_by_index::<i64>(0)?;
-    let mut sql = String::from(
-        "INSERT INTO conversation_changes (account_id, sequence, conversation_id, kind, snapshot, created_at) VALUES ",
-    );
-    let mut values: Vec<Value> = Vec::new();
-    for (i, conversation_id) in conversation_ids.iter().enumerate() {
-        let at = values.len();
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, 2, ${}, ${})",
-            at + 1,
-            at + 2,
-            at + 3,
-            at + 4,
-            at + 5
-        ));
-        values.extend([
-            account.into(),
-            (last - count + 1 + i as i64).into(),
-            conversation_id.clone().into(),
-            SNAPSHOT.to_vec().into(),
-            now.into(),
-        ]);
-    }
-    exec(tx, &sql, values).await.map(|_| ())
+    let rows = conversation_ids
+        .iter()
+        .map(|id| {
+            vec![
+                id.clone().into(),
+                2i32.into(),
+                SNAPSHOT.to_vec().into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    append_to_log(
+        tx,
+        "change_heads",
+        "INSERT INTO conversation_changes (account_id, sequence, conversation_id, kind, snapshot, created_at)",
+        account,
+        rows,
+    )
+    .await
 }
 
-/// Appends `count` events to ticketing's log in one statement.
+/// Appends `count` events of one ticket to ticketing's log.
 async fn append_events(
     tx: &DatabaseTransaction,
     account: &str,
@@ -91,42 +111,24 @@ async fn append_events(
     count: i64,
     now: i64,
 ) -> Result<(), DbErr> {
-    let last = tx
-        .query_one_raw(statement(
-            tx.get_database_backend(),
-            "UPDATE event_heads SET last_sequence = last_sequence + $1 \
-             WHERE account_id = $2 RETURNING last_sequence",
-            vec![count.into(), account.into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("event head".into()))?
-        .try_get_by_index::<i64>(0)?;
-    let mut sql = String::from(
-        "INSERT INTO events (account_id, sequence, ticket_id, conversation_id, payload, created_at) VALUES ",
-    );
-    let mut values: Vec<Value> = Vec::new();
-    for i in 0..count {
-        let at = values.len();
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, NULL, ${}, ${})",
-            at + 1,
-            at + 2,
-            at + 3,
-            at + 4,
-            at + 5
-        ));
-        values.extend([
-            account.into(),
-            (last - count + 1 + i).into(),
-            ticket_id.into(),
-            SNAPSHOT.to_vec().into(),
-            now.into(),
-        ]);
-    }
-    exec(tx, &sql, values).await.map(|_| ())
+    let rows = (0..count)
+        .map(|_| {
+            vec![
+                ticket_id.into(),
+                Option::<String>::None.into(),
+                SNAPSHOT.to_vec().into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    append_to_log(
+        tx,
+        "event_heads",
+        "INSERT INTO events (account_id, sequence, ticket_id, conversation_id, payload, created_at)",
+        account,
+        rows,
+    )
+    .await
 }
 
 /// A snapshot of about the size the services store per change.
