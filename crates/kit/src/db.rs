@@ -1,7 +1,7 @@
 //! Database connections. SQLite (the embedded default) and PostgreSQL are
 //! reached through the same sea-orm API; this module hides where they differ.
 
-use std::time::Duration;
+use std::{num::NonZeroU32, time::Duration};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr};
 
@@ -40,6 +40,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     }
     Database::connect(options).await
 }
+
+/// Default size of each service's main pool.
+pub const DEFAULT_CONNECTIONS: NonZeroU32 = NonZeroU32::new(16).expect("not zero");
+/// Default size of each service's change-stream pool ([`stream_pool`]).
+pub const DEFAULT_STREAM_CONNECTIONS: NonZeroU32 = NonZeroU32::new(4).expect("not zero");
 
 /// A pool of its own for what feeds the change streams (their reads, and
 /// commit announcements), so that it never queues for a connection behind

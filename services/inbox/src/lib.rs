@@ -55,16 +55,6 @@ async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> 
     .map_err(database_error(config))
 }
 
-/// The change streams' own pool (see `kit::db::stream_pool`).
-async fn stream_pool(
-    config: &Config,
-    db: &sea_orm::DatabaseConnection,
-) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::stream_pool(&config.database_url, db, config.stream_db_connections.get())
-        .await
-        .map_err(database_error(config))
-}
-
 /// Serves on `listener` and follows ticketing's events until `draining`
 /// flips, then drains.
 pub async fn run(
@@ -79,7 +69,13 @@ pub async fn run(
     kit::observe::observe_pool("inbox", db.clone());
     let ticketing_url = config.ticketing_url.clone();
     let limits = config.limits.clone();
-    let stream_db = stream_pool(&config, &db).await?;
+    let stream_db = kit::db::stream_pool(
+        &config.database_url,
+        &db,
+        config.stream_db_connections.get(),
+    )
+    .await
+    .map_err(database_error(&config))?;
     let app = app::App::new(db, stream_db, config).map_err(|source| RunError::TicketingUrl {
         url: ticketing_url.clone(),
         source,

@@ -5,11 +5,6 @@ use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
 use kit::config::{self, ConfigError, Source};
 
-/// Default size of the main database pool.
-const DB_CONNECTIONS: NonZeroU32 = NonZeroU32::new(16).expect("not zero");
-/// Default size of the change streams' own pool.
-const STREAM_DB_CONNECTIONS: NonZeroU32 = NonZeroU32::new(4).expect("not zero");
-
 use crate::domain::{HelpDeskPolicy, Tier};
 
 #[derive(Debug, Clone)]
@@ -68,12 +63,12 @@ impl Config {
             db_max_connections: config::parse_or(
                 source,
                 "TICKETING_DB_MAX_CONNECTIONS",
-                DB_CONNECTIONS,
+                kit::db::DEFAULT_CONNECTIONS,
             )?,
             stream_db_connections: config::parse_or(
                 source,
                 "TICKETING_STREAM_DB_CONNECTIONS",
-                STREAM_DB_CONNECTIONS,
+                kit::db::DEFAULT_STREAM_CONNECTIONS,
             )?,
             help_desk: HelpDeskPolicy {
                 tiers: parse_tiers(source)?,

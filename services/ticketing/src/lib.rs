@@ -53,16 +53,6 @@ async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> 
     .map_err(database_error(config))
 }
 
-/// The change streams' own pool (see `kit::db::stream_pool`).
-async fn stream_pool(
-    config: &Config,
-    db: &sea_orm::DatabaseConnection,
-) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::stream_pool(&config.database_url, db, config.stream_db_connections.get())
-        .await
-        .map_err(database_error(config))
-}
-
 /// Serves on `listener` until `draining` flips, then drains.
 pub async fn run(
     config: Config,
@@ -74,7 +64,13 @@ pub async fn run(
     let url = kit::db::redacted(&config.database_url);
     let db = open(&config).await?;
     kit::observe::observe_pool("ticketing", db.clone());
-    let stream_db = stream_pool(&config, &db).await?;
+    let stream_db = kit::db::stream_pool(
+        &config.database_url,
+        &db,
+        config.stream_db_connections.get(),
+    )
+    .await
+    .map_err(database_error(&config))?;
     let app = app::App {
         db,
         stream_db,
