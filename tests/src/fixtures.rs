@@ -51,6 +51,17 @@ pub fn create_ticket_for(conversation_id: &str) -> ipb::CreateTicketForConversat
     }
 }
 
+/// WatchEvents for one account's events after `after_sequence`.
+pub fn events_after(account_id: &str, after_sequence: i64) -> tpb::WatchEventsRequest {
+    tpb::WatchEventsRequest {
+        cursors: vec![tpb::AccountCursor {
+            account_id: account_id.into(),
+            after_sequence,
+        }],
+        all_accounts: false,
+    }
+}
+
 /// The ErrorInfo reason of a refusal.
 pub fn reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;

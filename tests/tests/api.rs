@@ -671,13 +671,7 @@ async fn watch_events_replays_in_order_with_causes_then_follows_live() {
         .ticket
         .unwrap();
 
-    let watch = |after: i64| tpb::WatchEventsRequest {
-        cursors: vec![tpb::AccountCursor {
-            account_id: account.clone(),
-            after_sequence: after,
-        }],
-        all_accounts: false,
-    };
+    let watch = |after: i64| e2e::events_after(&account, after);
     let mut stream = ticketing
         .watch_events(as_user(&account, "agent-7", watch(0)))
         .await

@@ -270,16 +270,7 @@ async fn token_mode_authenticates_every_call_and_isolates_accounts() {
         .conversations;
     assert!(listed.is_empty());
     let foreign = ticketing
-        .watch_events(bearer(
-            tpb::WatchEventsRequest {
-                cursors: vec![tpb::AccountCursor {
-                    account_id: a.clone(),
-                    after_sequence: 0,
-                }],
-                all_accounts: false,
-            },
-            &bob,
-        ))
+        .watch_events(bearer(events_after(&a, 0), &bob))
         .await
         .expect_err("A's events");
     assert_eq!(foreign.code(), Code::PermissionDenied);

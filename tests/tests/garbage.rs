@@ -238,13 +238,7 @@ async fn send(clients: &Clients, account: &str, call: Call) -> Result<(), tonic:
             .watch_events(as_user(
                 account,
                 "fuzz",
-                tpb::WatchEventsRequest {
-                    cursors: vec![tpb::AccountCursor {
-                        account_id,
-                        after_sequence,
-                    }],
-                    all_accounts: false,
-                },
+                events_after(&account_id, after_sequence),
             ))
             .await
             .map(|_| ()),

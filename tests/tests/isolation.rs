@@ -337,17 +337,7 @@ async fn another_account_sees_nothing_through_any_rpc_or_stream() {
 
     // Streams: A's cursors are refused; B's own streams carry nothing of A's.
     let foreign = ticketing
-        .watch_events(as_user(
-            &b,
-            "mallory",
-            tpb::WatchEventsRequest {
-                cursors: vec![tpb::AccountCursor {
-                    account_id: a.clone(),
-                    after_sequence: 0,
-                }],
-                all_accounts: false,
-            },
-        ))
+        .watch_events(as_user(&b, "mallory", events_after(&a, 0)))
         .await
         .expect_err("A's events");
     assert_eq!(foreign.code(), Code::PermissionDenied);

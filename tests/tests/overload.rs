@@ -79,19 +79,7 @@ async fn a_flood_gets_resource_exhausted_and_the_server_keeps_serving() {
     assert_eq!(listed, admitted);
 
     // Streams: two admitted (one is the inbox's consumer), the next refused.
-    let watch = || {
-        as_user(
-            &account,
-            "x",
-            tpb::WatchEventsRequest {
-                cursors: vec![tpb::AccountCursor {
-                    account_id: account.clone(),
-                    after_sequence: 0,
-                }],
-                all_accounts: false,
-            },
-        )
-    };
+    let watch = || as_user(&account, "x", events_after(&account, 0));
     let mut client = stack.ticketing().await;
     let mut held = Vec::new();
     let refused = loop {

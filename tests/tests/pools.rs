@@ -67,17 +67,7 @@ async fn events_reach_a_new_watcher_while_writers_hold_every_connection() {
     .await;
 
     let mut client = stack.ticketing().await;
-    let request = as_user(
-        &account,
-        "x",
-        tpb::WatchEventsRequest {
-            cursors: vec![tpb::AccountCursor {
-                account_id: account.clone(),
-                after_sequence: 0,
-            }],
-            all_accounts: false,
-        },
-    );
+    let request = as_user(&account, "x", events_after(&account, 0));
     let first_event = tokio::time::timeout(Duration::from_secs(5), async move {
         let mut stream = client.watch_events(request).await?.into_inner();
         while let Some(message) = stream.next().await {

@@ -43,17 +43,7 @@ async fn start_ticketing_polling(
 async fn events_from(addr: SocketAddr, account: &str, count: usize) -> Vec<tpb::Event> {
     let mut stream =
         tpb::ticketing_service_client::TicketingServiceClient::new(channel(addr).await)
-            .watch_events(as_user(
-                account,
-                "x",
-                tpb::WatchEventsRequest {
-                    cursors: vec![tpb::AccountCursor {
-                        account_id: account.into(),
-                        after_sequence: 0,
-                    }],
-                    all_accounts: false,
-                },
-            ))
+            .watch_events(as_user(account, "x", events_after(account, 0)))
             .await
             .expect("watch")
             .into_inner();
@@ -259,17 +249,7 @@ async fn a_commit_through_one_replica_wakes_watchers_of_another_without_polling(
         .id;
     let mut watching_b =
         tpb::ticketing_service_client::TicketingServiceClient::new(channel(b).await)
-            .watch_events(as_user(
-                &account,
-                "x",
-                tpb::WatchEventsRequest {
-                    cursors: vec![tpb::AccountCursor {
-                        account_id: account.clone(),
-                        after_sequence: 0,
-                    }],
-                    all_accounts: false,
-                },
-            ))
+            .watch_events(as_user(&account, "x", events_after(&account, 0)))
             .await
             .expect("watch b")
             .into_inner();

@@ -64,17 +64,7 @@ async fn watch(stack: &Stack, account: &str, expected: usize) -> Vec<(i64, Strin
     let mut stream = stack
         .ticketing()
         .await
-        .watch_events(as_user(
-            account,
-            "watcher",
-            tpb::WatchEventsRequest {
-                cursors: vec![tpb::AccountCursor {
-                    account_id: account.into(),
-                    after_sequence: 0,
-                }],
-                all_accounts: false,
-            },
-        ))
+        .watch_events(as_user(account, "watcher", events_after(account, 0)))
         .await
         .expect("watch")
         .into_inner();
@@ -117,13 +107,7 @@ async fn concurrent_writers_with_rollbacks_lose_and_repeat_nothing() {
                     .watch_events(as_user(
                         &stack_account,
                         "watcher",
-                        tpb::WatchEventsRequest {
-                            cursors: vec![tpb::AccountCursor {
-                                account_id: stack_account.clone(),
-                                after_sequence: 0,
-                            }],
-                            all_accounts: false,
-                        },
+                        events_after(&stack_account, 0),
                     ))
                     .await
                     .expect("watch")
@@ -275,13 +259,7 @@ async fn an_expired_cursor_is_refused_and_the_inbox_resynchronises_from_a_snapsh
         .await
         .expect("create ticket")
         .into_inner();
-    let from_start = tpb::WatchEventsRequest {
-        cursors: vec![tpb::AccountCursor {
-            account_id: account.clone(),
-            after_sequence: 0,
-        }],
-        all_accounts: false,
-    };
+    let from_start = events_after(&account, 0);
     let refused = eventually("the events to be pruned", || {
         let mut ticketing = ticketing.clone();
         let request = as_user(&account, "x", from_start.clone());
@@ -379,19 +357,7 @@ async fn pruning_never_passes_what_a_known_consumer_has_not_acknowledged() {
         ))
         .await
         .expect("close");
-    let watch_from = |after: i64| {
-        as_user(
-            &account,
-            "x",
-            tpb::WatchEventsRequest {
-                cursors: vec![tpb::AccountCursor {
-                    account_id: account.clone(),
-                    after_sequence: after,
-                }],
-                all_accounts: false,
-            },
-        )
-    };
+    let watch_from = |after: i64| as_user(&account, "x", events_after(&account, after));
     // Event 1 goes (the slow consumer has it); event 2 on must stay.
     eventually("event 1 to be pruned", || {
         let mut ticketing = ticketing.clone();
