@@ -136,6 +136,52 @@ async fn r3_a_ticket_gathers_further_conversations_each_under_r2() {
     stack.stop().await;
 }
 
+/// R3 through the inbox, retried with the same request id: ticketing
+/// replays its answer, a ticket version the inbox has applied already, so
+/// the retry changes nothing and still answers the conversation as linked.
+#[tokio::test]
+async fn r3_a_retried_association_answers_the_conversation_as_linked() {
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let first = conversation(&stack, &account, "First", "retry@example.com").await;
+    let second = conversation(&stack, &account, "Second", "retry@example.com").await;
+    let ticket = ticket_for(&stack, &account, &first.id).await;
+    let mut inbox = stack.inbox().await;
+    let request = ipb::AddConversationToTicketRequest {
+        request_id: "join-once".into(),
+        conversation_id: second.id.clone(),
+        ticket_id: ticket.id.clone(),
+    };
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let answer = inbox
+            .add_conversation_to_ticket(as_user(&account, "a", request.clone()))
+            .await
+            .expect("add to ticket")
+            .into_inner();
+        answers.push(answer);
+    }
+    for answer in &answers {
+        let joined = answer.ticket.as_ref().expect("ticket");
+        assert_eq!(joined.version, ticket.version + 1, "associated once");
+        assert_eq!(
+            joined.conversation_ids,
+            vec![first.id.clone(), second.id.clone()]
+        );
+        let linked = answer.conversation.as_ref().expect("conversation");
+        assert_eq!(linked.ticket_id, ticket.id);
+    }
+    assert_eq!(
+        answers[0].conversation, answers[1].conversation,
+        "the retry left the conversation as the first call did"
+    );
+    let stored = get_conversation(&stack, &account, &second.id)
+        .await
+        .expect("stored conversation");
+    assert_eq!(Some(&stored), answers[1].conversation.as_ref());
+    stack.stop().await;
+}
+
 #[tokio::test]
 async fn r4_the_conversation_owner_sets_the_ticket_owner_one_way() {
     let stack = Stack::start().await;
