@@ -21,10 +21,9 @@ const BATCH: u64 = 500;
 const BUFFER: usize = 256;
 /// Least time between two reads of a watcher that commits keep waking.
 /// Under load a commit ends every millisecond or so; reading at most once
-/// per few milliseconds sends the same events in fewer, larger reads (and
-/// the consumer applies them in fewer transactions), for a few milliseconds
-/// of latency.
-const READ_SPACING: Duration = Duration::from_millis(5);
+/// per 10 ms sends the same events in fewer, larger reads (and the consumer
+/// applies them in fewer transactions), for at most 10 ms of latency.
+const READ_SPACING: Duration = Duration::from_millis(10);
 
 pub type EventStream = ResponseStream<pb::WatchEventsResponse>;
 
