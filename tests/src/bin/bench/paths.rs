@@ -73,6 +73,9 @@ impl Measured {
     }
 }
 
+/// How long a read path runs unmeasured before its first slice.
+const WARM_UP: Duration = Duration::from_millis(500);
+
 /// One slice of a closed loop whose callers number their calls on from
 /// where their previous slice stopped (`next`, one counter per caller).
 async fn slice_of<F, Fut>(
@@ -345,6 +348,38 @@ impl Bench {
         (service_samples.figures(), raw_samples.figures())
     }
 
+    /// `alternate` for a read-only path, after both sides ran unmeasured
+    /// for `WARM_UP`: otherwise the first run of a fresh process (the
+    /// smallest size of `--growth`) opens its pools' connections and
+    /// prepares its statements inside the measurement.
+    pub async fn alternate_warm<S, SF, R, RF>(
+        &self,
+        concurrency: usize,
+        service: S,
+        raw: R,
+    ) -> (Figures, Figures)
+    where
+        S: Fn(usize, u64) -> SF + Send + Sync + 'static,
+        SF: std::future::Future<Output = Option<bool>> + Send,
+        R: Fn(usize, u64) -> RF + Send + Sync + 'static,
+        RF: std::future::Future<Output = Option<bool>> + Send,
+    {
+        let (service, raw) = (Arc::new(service), Arc::new(raw));
+        let unnumbered = Arc::new(
+            (0..concurrency)
+                .map(|_| AtomicU64::new(0))
+                .collect::<Vec<_>>(),
+        );
+        slice_of(&service, &unnumbered, concurrency, WARM_UP).await;
+        slice_of(&raw, &unnumbered, concurrency, WARM_UP).await;
+        self.alternate(
+            concurrency,
+            move |worker, n| service(worker, n),
+            move |worker, n| raw(worker, n),
+        )
+        .await
+    }
+
     /// Enough prepared items for one run at the fastest plausible rate.
     pub fn supply_size(&self) -> u64 {
         self.max_rate * self.duration.as_secs().max(1) + 100
@@ -590,7 +625,7 @@ impl Bench {
                 )
             }
         };
-        let (service, raw) = self.alternate(concurrency, service, raw).await;
+        let (service, raw) = self.alternate_warm(concurrency, service, raw).await;
         Measured {
             path: "GetConversationContext",
             concurrency,
@@ -622,7 +657,7 @@ impl Bench {
             let (db, account) = (db.clone(), account.clone());
             async move { Some(raw::list(&db, &account).await.is_ok()) }
         };
-        let (service, raw) = self.alternate(concurrency, service, raw).await;
+        let (service, raw) = self.alternate_warm(concurrency, service, raw).await;
         Measured {
             path: "ListConversations (open, first page of 20)",
             concurrency,
