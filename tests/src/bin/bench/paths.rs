@@ -321,10 +321,16 @@ impl Bench {
     /// Runs `service` and `raw` (each a closed loop's call) for the run's
     /// duration each, in alternating slices, waiting before every slice
     /// until the inbox has applied what the previous one caused. Each
-    /// caller's call number `n` runs on across slices.
+    /// caller's call number `n` runs on across slices. A read path first
+    /// runs both sides unmeasured for `warm_up` (`WARM_UP`); otherwise the
+    /// first run of a fresh process (the smallest size of `--growth`)
+    /// opens its pools' connections and prepares its statements inside
+    /// the measurement. Write paths pass zero: their calls use up items
+    /// prepared for the run.
     pub async fn alternate<S, SF, R, RF>(
         &self,
         concurrency: usize,
+        warm_up: Duration,
         service: S,
         raw: R,
     ) -> (Figures, Figures)
@@ -337,6 +343,11 @@ impl Bench {
         let slice = self.duration / self.slices;
         let (service, raw) = (Arc::new(service), Arc::new(raw));
         let numbers = |n: usize| Arc::new((0..n).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
+        if !warm_up.is_zero() {
+            let unnumbered = numbers(concurrency);
+            slice_of(&service, &unnumbered, concurrency, warm_up).await;
+            slice_of(&raw, &unnumbered, concurrency, warm_up).await;
+        }
         let (service_numbers, raw_numbers) = (numbers(concurrency), numbers(concurrency));
         let (mut service_samples, mut raw_samples) = (Samples::default(), Samples::default());
         for _ in 0..self.slices {
@@ -346,38 +357,6 @@ impl Bench {
             raw_samples.add(slice_of(&raw, &raw_numbers, concurrency, slice).await);
         }
         (service_samples.figures(), raw_samples.figures())
-    }
-
-    /// `alternate` for a read-only path, after both sides ran unmeasured
-    /// for `WARM_UP`: otherwise the first run of a fresh process (the
-    /// smallest size of `--growth`) opens its pools' connections and
-    /// prepares its statements inside the measurement.
-    pub async fn alternate_warm<S, SF, R, RF>(
-        &self,
-        concurrency: usize,
-        service: S,
-        raw: R,
-    ) -> (Figures, Figures)
-    where
-        S: Fn(usize, u64) -> SF + Send + Sync + 'static,
-        SF: std::future::Future<Output = Option<bool>> + Send,
-        R: Fn(usize, u64) -> RF + Send + Sync + 'static,
-        RF: std::future::Future<Output = Option<bool>> + Send,
-    {
-        let (service, raw) = (Arc::new(service), Arc::new(raw));
-        let unnumbered = Arc::new(
-            (0..concurrency)
-                .map(|_| AtomicU64::new(0))
-                .collect::<Vec<_>>(),
-        );
-        slice_of(&service, &unnumbered, concurrency, WARM_UP).await;
-        slice_of(&raw, &unnumbered, concurrency, WARM_UP).await;
-        self.alternate(
-            concurrency,
-            move |worker, n| service(worker, n),
-            move |worker, n| raw(worker, n),
-        )
-        .await
     }
 
     /// Enough prepared items for one run at the fastest plausible rate.
@@ -431,7 +410,9 @@ impl Bench {
             let key = format!("{run}-{worker}-{n}");
             async move { Some(raw::create_conversation(&db, &account, &key).await.is_ok()) }
         };
-        let (service, raw) = self.alternate(concurrency, service, raw).await;
+        let (service, raw) = self
+            .alternate(concurrency, Duration::ZERO, service, raw)
+            .await;
         Measured {
             path: "CreateConversation",
             concurrency,
@@ -480,7 +461,9 @@ impl Bench {
                 )
             }
         };
-        let (service, raw) = self.alternate(concurrency, service, raw).await;
+        let (service, raw) = self
+            .alternate(concurrency, Duration::ZERO, service, raw)
+            .await;
         Measured {
             path: "CreateTicketForConversation",
             concurrency,
@@ -524,7 +507,9 @@ impl Bench {
                 Some(done.is_ok())
             }
         };
-        let (service, raw) = self.alternate(concurrency, service, raw).await;
+        let (service, raw) = self
+            .alternate(concurrency, Duration::ZERO, service, raw)
+            .await;
         Measured {
             path: "UpdateTicket to closed (3 conversations)",
             concurrency,
@@ -574,7 +559,9 @@ impl Bench {
                 )
             }
         };
-        let (service, raw) = self.alternate(concurrency, service, raw).await;
+        let (service, raw) = self
+            .alternate(concurrency, Duration::ZERO, service, raw)
+            .await;
         Measured {
             path: "AssignConversation (owner sync)",
             concurrency,
@@ -625,7 +612,7 @@ impl Bench {
                 )
             }
         };
-        let (service, raw) = self.alternate_warm(concurrency, service, raw).await;
+        let (service, raw) = self.alternate(concurrency, WARM_UP, service, raw).await;
         Measured {
             path: "GetConversationContext",
             concurrency,
@@ -657,7 +644,7 @@ impl Bench {
             let (db, account) = (db.clone(), account.clone());
             async move { Some(raw::list(&db, &account).await.is_ok()) }
         };
-        let (service, raw) = self.alternate_warm(concurrency, service, raw).await;
+        let (service, raw) = self.alternate(concurrency, WARM_UP, service, raw).await;
         Measured {
             path: "ListConversations (open, first page of 20)",
             concurrency,
