@@ -434,6 +434,40 @@ impl Backoff {
 mod tests {
     use super::*;
 
+    /// The exactly-once half of the change stream (SPEC §5): a cursor this
+    /// consumer remembers but another consumer has since moved guards the
+    /// move, so the batch applies nothing, and the stored value is reread.
+    #[tokio::test]
+    async fn a_remembered_cursor_moved_by_another_consumer_applies_nothing() {
+        let file = std::env::temp_dir().join(format!("inbox-consumer-{}.db", kit::new_id()));
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let db = kit::db::open::<crate::store::migration::Migrator>(&url, 1)
+            .await
+            .expect("open");
+        let config = crate::Config::for_database(&url, "http://127.0.0.1:1");
+        let app = App::new(db.clone(), db, config).expect("app");
+        assert!(
+            queries::advance_cursor(&app.db, "a", 0, 5)
+                .await
+                .expect("store")
+        );
+        let mut cursors = Cursors::new([("a".to_owned(), 3)]);
+        let event = tpb::Event {
+            account_id: "a".into(),
+            sequence: 4,
+            ..Default::default()
+        };
+
+        let outcome = apply_events(&app, &[event], &mut cursors)
+            .await
+            .expect("apply");
+
+        assert_eq!(outcome, Applied::Duplicate);
+        assert_eq!(queries::cursor_of(&app.db, "a").await.expect("read"), 5);
+        assert_eq!(cursors.get("a"), Some(5));
+        let _ = std::fs::remove_file(&file);
+    }
+
     #[test]
     fn backoff_grows_to_its_cap_and_resets() {
         let mut backoff = Backoff::new(Duration::from_secs(2));
