@@ -144,6 +144,7 @@ async fn send(clients: &Clients, account: &str, call: Call) -> Result<(), tonic:
                         body,
                         ..Default::default()
                     }),
+                    seen_message_id: String::new(),
                 },
             ))
             .await

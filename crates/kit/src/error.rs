@@ -31,6 +31,14 @@ pub enum ApiError {
         reason: &'static str,
         message: String,
     },
+    /// ABORTED with the details of what changed, e.g. the messages a reply
+    /// crossed (R17).
+    #[error("{message}")]
+    AbortedWith {
+        reason: &'static str,
+        message: String,
+        metadata: Vec<(String, String)>,
+    },
     #[error("{message}")]
     OutOfRange {
         reason: &'static str,
@@ -150,6 +158,11 @@ impl From<ApiError> for Status {
             ApiError::Aborted { reason, message } => {
                 Status::with_error_details(Code::Aborted, message, info(reason, vec![]))
             }
+            ApiError::AbortedWith {
+                reason,
+                message,
+                metadata,
+            } => Status::with_error_details(Code::Aborted, message, info(reason, metadata)),
             ApiError::OutOfRange {
                 reason,
                 message,

@@ -81,6 +81,7 @@ pub fn directive_to_proto(
         ticket_id: ticket_id.to_owned(),
         action: directive_action_to_proto(directive.action) as i32,
         cascade_id: cascade_id.to_owned(),
+        from_ticket_id: String::new(),
     }
 }
 
@@ -138,6 +139,9 @@ pub fn ticket_to_proto(
         etag: kit::validate::etag(row.version),
         version: row.version,
         stage_name: stage.name.clone(),
+        merged_into: row.merged_into.clone().unwrap_or_default(),
+        merge_time: None,
+        unmerge_deadline: None,
     }
 }
 
@@ -150,6 +154,7 @@ pub fn directive_action_to_proto(action: DirectiveAction) -> pb::DirectiveAction
         DirectiveAction::Trash => pb::DirectiveAction::Trash,
         DirectiveAction::Restore => pb::DirectiveAction::Restore,
         DirectiveAction::Purge => pb::DirectiveAction::Purge,
+        DirectiveAction::MoveToTicket => pb::DirectiveAction::MoveToTicket,
     }
 }
 

@@ -65,11 +65,20 @@ pub fn new_message(request: pb::AddMessageRequest) -> Result<NewMessage, ApiErro
     let message = request
         .message
         .ok_or_else(|| ApiError::invalid("message", "is required"))?;
+    let direction = convert::direction(message.direction, "message.direction")?;
+    let seen_message_id = validate::optional_id(&request.seen_message_id, "seen_message_id")?;
+    if seen_message_id.is_some() && direction != pb::Direction::Outgoing {
+        return Err(ApiError::invalid(
+            "seen_message_id",
+            "only a reply (OUTGOING) names the newest message its author saw (R17)",
+        ));
+    }
     Ok(NewMessage {
         conversation_id: validate::id(&request.conversation_id, "conversation_id")?,
-        direction: convert::direction(message.direction, "message.direction")?,
+        direction,
         author: validate::required(&message.author, "message.author", validate::MAX_NAME_LEN)?,
         body: validate::required(&message.body, "message.body", validate::MAX_TEXT_LEN)?,
+        seen_message_id,
     })
 }
 

@@ -140,6 +140,15 @@ fn effect(action: i32, ticket_id: &str) -> Option<(SimpleExpr, Sets, Kind)> {
             vec![(C::TicketId, Some(ticket_id.to_owned()).into())],
             Kind::Updated,
         ),
+        // R14, R15: a merge or its undo moves the conversation to another
+        // ticket; the stream's order makes the last move win.
+        tpb::DirectiveAction::MoveToTicket => (
+            C::TicketId
+                .is_null()
+                .or(C::TicketId.ne(ticket_id.to_owned())),
+            vec![(C::TicketId, Some(ticket_id.to_owned()).into())],
+            Kind::Updated,
+        ),
         tpb::DirectiveAction::Close => (
             C::Status.eq(OPEN),
             vec![(C::Status, CLOSED.into())],

@@ -26,6 +26,8 @@ pub struct NewMessage {
     pub direction: pb::Direction,
     pub author: String,
     pub body: String,
+    /// R17: for a reply, the newest message its author saw.
+    pub seen_message_id: Option<String>,
 }
 
 const OPEN: i32 = pb::ConversationStatus::Open as i32;
@@ -186,6 +188,9 @@ impl App {
                 .ok_or_else(|| ApiError::not_found("conversation", &input.conversation_id))?;
         if conversation.deleted_at.is_some() {
             return Err(mutate::trashed_error(&conversation.id));
+        }
+        if let Some(seen) = &input.seen_message_id {
+            super::replies::check_not_crossed(&txn, account_id, &conversation.id, seen).await?;
         }
         let now = kit::time::now_micros();
         let row = message::Model {

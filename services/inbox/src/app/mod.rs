@@ -10,6 +10,7 @@ mod cursors;
 mod mutate;
 pub mod outbox;
 mod plan;
+mod replies;
 mod resync;
 mod tail;
 mod tickets;

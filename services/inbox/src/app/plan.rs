@@ -144,6 +144,12 @@ pub fn steps<'e>(events: &[&'e tpb::Event], newest: &[Newest<'e>]) -> Vec<Step<'
                             );
                         }
                     }
+                    Ok(Action::MoveToTicket) => rounds.apply(
+                        account_id,
+                        Action::MoveToTicket,
+                        &directive.ticket_id,
+                        conversation_id,
+                    ),
                     Ok(action) => rounds.apply(account_id, action, "", conversation_id),
                     Err(_) => tracing::warn!(
                         action = directive.action,
@@ -159,14 +165,18 @@ pub fn steps<'e>(events: &[&'e tpb::Event], newest: &[Newest<'e>]) -> Vec<Step<'
 }
 
 /// Whether applying `a` then `b` to one conversation may end differently
-/// from `b` then `a`. A link writes the ticket, a move the workspace; close
-/// and reopen write the status, trash and restore the trash time, and a
+/// from `b` then `a`. A link writes the ticket (if it has none), a move to
+/// another ticket (R14) writes it whatever it was, a move to the help desk
+/// writes the workspace; close and reopen write the status, trash and restore the trash time, and a
 /// reopen also reads the trash time (a trashed conversation stays closed).
 fn conflicts(a: (Action, &str), b: (Action, &str)) -> bool {
     use Action::*;
     match (a.0, b.0) {
         // The same action again is a no-op, unless it links another ticket.
         (x, y) if x == y => a.1 != b.1,
+        // A link and a move both write the ticket, and a link reads it.
+        (MoveToTicket, LinkTicket) | (LinkTicket, MoveToTicket) => true,
+        (MoveToTicket, _) | (_, MoveToTicket) => false,
         (MoveToHelpDesk, _) | (_, MoveToHelpDesk) | (LinkTicket, _) | (_, LinkTicket) => false,
         (Close, Trash) | (Trash, Close) | (Close, Restore) | (Restore, Close) => false,
         _ => true,

@@ -45,6 +45,7 @@ impl App {
                 page_size: 1000,
                 page_token,
                 show_deleted: true,
+                show_merged: true,
                 ..Default::default()
             };
             let page = self
@@ -66,15 +67,21 @@ impl App {
             apply::ticket_snapshot(&txn, ticket, &mut log)
                 .await
                 .map_err(internal)?;
+            // A snapshot lists the conversations a ticket has now: one moved
+            // by a merge the pruned range held (R14, R15) follows it here.
+            let mut actions = vec![tpb::DirectiveAction::MoveToTicket];
             if ticket.delete_time.is_some() {
-                for conversation_id in &ticket.conversation_ids {
-                    let trash = tpb::ConversationDirective {
+                actions.push(tpb::DirectiveAction::Trash);
+            }
+            for conversation_id in &ticket.conversation_ids {
+                for action in &actions {
+                    let directive = tpb::ConversationDirective {
                         conversation_id: conversation_id.clone(),
                         ticket_id: ticket.id.clone(),
-                        action: tpb::DirectiveAction::Trash as i32,
-                        cascade_id: String::new(),
+                        action: *action as i32,
+                        ..Default::default()
                     };
-                    apply::directive(&txn, account_id, &trash, &mut log)
+                    apply::directive(&txn, account_id, &directive, &mut log)
                         .await
                         .map_err(internal)?;
                 }

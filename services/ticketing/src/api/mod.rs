@@ -248,6 +248,37 @@ impl TicketingService for Api {
         Ok(Response::new(pb::AcknowledgeEventsResponse {}))
     }
 
+    async fn merge_tickets(
+        &self,
+        request: Request<pb::MergeTicketsRequest>,
+    ) -> Reply<pb::MergeTicketsResponse> {
+        let caller = Caller::of(&request)?;
+        caller.account()?;
+        let mut request = request.into_inner();
+        let mut request_id = std::mem::take(&mut request.request_id);
+        let key = key(&caller, "MergeTickets", &mut request_id, &request)?;
+        let input = parse::merge(&request)?;
+        Ok(Response::new(
+            self.app.merge_tickets(&caller, input, key).await?,
+        ))
+    }
+
+    async fn unmerge_ticket(
+        &self,
+        request: Request<pb::UnmergeTicketRequest>,
+    ) -> Reply<pb::UnmergeTicketResponse> {
+        let caller = Caller::of(&request)?;
+        caller.account()?;
+        let mut request = request.into_inner();
+        let mut request_id = std::mem::take(&mut request.request_id);
+        let key = key(&caller, "UnmergeTicket", &mut request_id, &request)?;
+        let id = kit::validate::id(&request.id, "id")?;
+        let surface = convert::surface(request.surface, "surface")?;
+        Ok(Response::new(
+            self.app.unmerge_ticket(&caller, &id, surface, key).await?,
+        ))
+    }
+
     async fn list_history(
         &self,
         request: Request<pb::ListHistoryRequest>,

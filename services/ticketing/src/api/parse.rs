@@ -4,7 +4,7 @@ use kit::{ApiError, validate};
 use proto::ticketing::v1 as pb;
 
 use crate::{
-    app::{NewAccount, NewTicket, TicketField, TicketFilterInput, TicketUpdate},
+    app::{MergeInput, NewAccount, NewTicket, TicketField, TicketFilterInput, TicketUpdate},
     convert,
     domain::ConversationFacts,
 };
@@ -103,6 +103,26 @@ pub fn ticket_filter(request: &pb::ListTicketsRequest) -> Result<TicketFilterInp
         conversation_id: validate::optional_id(&request.conversation_id, "conversation_id")?,
         workspace: convert::workspace_filter(request.workspace, "workspace")?,
         show_deleted: request.show_deleted,
+        show_merged: request.show_merged,
+    })
+}
+
+/// R14: two distinct tickets, each with an optional etag.
+pub fn merge(request: &pb::MergeTicketsRequest) -> Result<MergeInput, ApiError> {
+    let primary_id = validate::id(&request.primary_id, "primary_id")?;
+    let secondary_id = validate::id(&request.secondary_id, "secondary_id")?;
+    if primary_id == secondary_id {
+        return Err(ApiError::invalid(
+            "secondary_id",
+            "must differ from primary_id: a ticket cannot be merged into itself",
+        ));
+    }
+    Ok(MergeInput {
+        primary_id,
+        secondary_id,
+        primary_version: validate::parse_etag(&request.primary_etag, "primary_etag")?,
+        secondary_version: validate::parse_etag(&request.secondary_etag, "secondary_etag")?,
+        surface: convert::surface(request.surface, "surface")?,
     })
 }
 

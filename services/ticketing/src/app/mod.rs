@@ -5,6 +5,7 @@ mod accounts;
 mod associate;
 mod catalog;
 mod history;
+mod merge;
 pub mod notify;
 mod pipelines;
 mod properties;
@@ -22,6 +23,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use crate::{config::Config, store::events::EventBatch};
 
 pub use accounts::NewAccount;
+pub use merge::MergeInput;
 pub use pipelines::check_pipeline;
 pub use properties::check_definition;
 pub use tickets::{NewTicket, TicketFilterInput};

@@ -50,6 +50,31 @@ pub(crate) fn rule_error(err: RuleError) -> ApiError {
             "TICKET_TRASHED",
             format!("ticket {id} is in trash and read-only"),
         ),
+        RuleError::TicketMerged {
+            ticket_id,
+            merged_into,
+        } => ApiError::precondition(
+            "TICKET_MERGED",
+            format!("ticket {ticket_id} is merged into ticket {merged_into} and read-only"),
+        ),
+        RuleError::WorkspacesDiffer => ApiError::precondition(
+            "WORKSPACES_DIFFER",
+            "tickets in different workspaces cannot be merged",
+        ),
+        RuleError::MergeLimitReached(id) => ApiError::precondition(
+            "MERGE_LIMIT_REACHED",
+            format!(
+                "ticket {id} took part in {} merges, the most a ticket can",
+                crate::domain::merge::MAX_MERGES
+            ),
+        ),
+        RuleError::TicketNotMerged(id) => {
+            ApiError::precondition("TICKET_NOT_MERGED", format!("ticket {id} is not merged"))
+        }
+        RuleError::MergeFinal(id) => ApiError::precondition(
+            "MERGE_FINAL",
+            format!("the merge of ticket {id} is past its retention period and final"),
+        ),
     }
 }
 
@@ -225,6 +250,8 @@ impl App {
             cascade_id: None,
             properties: convert::encode_properties(&properties),
             version: 1,
+            merged_into: None,
+            merge_count: 0,
         };
         queries::insert_ticket(&txn, row.clone()).await?;
         if let Some(conversation) = &conversation
@@ -324,7 +351,9 @@ impl App {
         let row = queries::find_ticket(&self.db, account_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("ticket", id))?;
-        self.view(&self.db, &row).await
+        let mut ticket = self.view(&self.db, &row).await?;
+        self.with_merge_times(&self.db, &mut ticket).await?;
+        Ok(ticket)
     }
 
     /// The API's view of a stored ticket.
@@ -382,7 +411,10 @@ impl App {
                 .filter(|l| l.ticket_id.as_deref() == Some(row.id.as_str()))
                 .cloned()
                 .collect();
-            tickets.push(convert::ticket_to_proto(row, stage, &own));
+            let mut ticket = convert::ticket_to_proto(row, stage, &own);
+            // Only when merged tickets were asked for: one more read each.
+            self.with_merge_times(&self.db, &mut ticket).await?;
+            tickets.push(ticket);
         }
         Ok(pb::ListTicketsResponse {
             tickets,

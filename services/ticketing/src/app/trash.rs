@@ -194,6 +194,8 @@ impl App {
             .await?
             .ok_or_else(|| ApiError::not_found("ticket", id))?;
         rules::check_management_surface(account.help_desk, surface).map_err(rule_error)?;
+        // R16: a merged ticket refuses every change but its unmerge.
+        super::merge::refuse_merged(&ticket)?;
         Ok(ticket)
     }
 

@@ -114,6 +114,7 @@ impl App {
         if current.deleted_at.is_some() {
             return Err(rule_error(RuleError::TicketTrashed(current.id.clone())).into());
         }
+        super::merge::refuse_merged(&current)?;
         if let Some(expected) = update.expected_version
             && expected != current.version
         {

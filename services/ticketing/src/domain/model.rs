@@ -51,6 +51,8 @@ pub enum DirectiveAction {
     Trash,
     Restore,
     Purge,
+    /// The conversation changes ticket: only by a merge or its undo (R14, R15).
+    MoveToTicket,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,19 @@ pub enum RuleError {
     ManagedInHelpDesk,
     #[error("ticket {0} is in trash")]
     TicketTrashed(String),
+    #[error("ticket {ticket_id} is merged into {merged_into}")]
+    TicketMerged {
+        ticket_id: String,
+        merged_into: String,
+    },
+    #[error("tickets in different workspaces cannot be merged")]
+    WorkspacesDiffer,
+    #[error("ticket {0} took part in too many merges")]
+    MergeLimitReached(String),
+    #[error("ticket {0} is not merged")]
+    TicketNotMerged(String),
+    #[error("the merge of ticket {0} is final")]
+    MergeFinal(String),
 }
 
 /// R10: whether an account manages its tickets in the help desk.

@@ -89,6 +89,10 @@ pub mod ticket {
         /// The encoded `ticketing.v1.PropertyValues`.
         pub properties: Vec<u8>,
         pub version: i64,
+        /// Set while the ticket is merged into that one (R14): read-only.
+        pub merged_into: Option<String>,
+        /// How many merges the ticket took part in, either side (R16 cap).
+        pub merge_count: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -120,6 +124,33 @@ pub mod ticket_conversation {
         pub linked_at: Option<i64>,
         /// The trash cascade the conversation went with (R8, R9).
         pub cascade_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One merge (R14) and what it moved, so that an unmerge (R15) can undo
+/// exactly that within `final_at`.
+pub mod ticket_merge {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ticket_merges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub account_id: String,
+        pub primary_id: String,
+        pub secondary_id: String,
+        pub merged_at: i64,
+        /// After this instant the merge can no longer be undone.
+        pub final_at: i64,
+        /// The conversations the secondary brought, one id per line.
+        pub conversation_ids: String,
+        pub unmerged_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

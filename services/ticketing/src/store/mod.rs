@@ -3,7 +3,9 @@
 
 pub mod entities;
 pub mod events;
+pub mod merges;
 pub mod migration;
+mod migration_merge;
 pub mod queries;
 pub mod retention;
 

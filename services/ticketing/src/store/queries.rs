@@ -263,6 +263,8 @@ pub struct TicketFilter {
     pub conversation_id: Option<String>,
     pub workspace: Option<i32>,
     pub show_deleted: bool,
+    /// Include tickets merged into another (R14).
+    pub show_merged: bool,
 }
 
 /// Newest first, keyset-paged.
@@ -301,6 +303,9 @@ pub async fn list_tickets(
     }
     if !filter.show_deleted {
         query = query.filter(C::DeletedAt.is_null());
+    }
+    if !filter.show_merged {
+        query = query.filter(C::MergedInto.is_null());
     }
     if let Some(cursor) = after {
         query = query.filter(
