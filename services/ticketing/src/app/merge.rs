@@ -321,8 +321,7 @@ impl App {
         // primary was merged into since: the end of the chain.
         let holder_id = self.end_of_chain(&txn, account_id, &into).await?;
         let (secondary, holder) = self.lock_pair(&txn, account_id, id, &holder_id).await?;
-        if secondary.merged_into.as_deref() != Some(into.as_str()) || holder.merged_into.is_some()
-        {
+        if secondary.merged_into.as_deref() != Some(into.as_str()) || holder.merged_into.is_some() {
             return Ok(None);
         }
         let record = merges::active_merge_of(&txn, account_id, id).await?;

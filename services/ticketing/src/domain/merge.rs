@@ -171,7 +171,12 @@ mod tests {
         }
     }
 
-    fn values(description: &str, priority: i32, owner: Option<&str>, created: i64) -> TicketValues<u8> {
+    fn values(
+        description: &str,
+        priority: i32,
+        owner: Option<&str>,
+        created: i64,
+    ) -> TicketValues<u8> {
         TicketValues {
             description: description.into(),
             priority,
@@ -185,27 +190,42 @@ mod tests {
     #[test]
     fn r14_refuses_trash_merged_other_workspace_and_r16_cap() {
         assert_eq!(check_merge(&side("p"), &side("s")), Ok(()));
-        let trashed = MergeSide { trashed: true, ..side("s") };
+        let trashed = MergeSide {
+            trashed: true,
+            ..side("s")
+        };
         assert_eq!(
             check_merge(&side("p"), &trashed),
             Err(RuleError::TicketTrashed("s".into()))
         );
-        let merged = MergeSide { merged_into: Some("x".into()), ..side("p") };
+        let merged = MergeSide {
+            merged_into: Some("x".into()),
+            ..side("p")
+        };
         assert!(matches!(
             check_merge(&merged, &side("s")),
             Err(RuleError::TicketMerged { .. })
         ));
-        let help_desk = MergeSide { workspace: Workspace::HelpDesk, ..side("s") };
+        let help_desk = MergeSide {
+            workspace: Workspace::HelpDesk,
+            ..side("s")
+        };
         assert_eq!(
             check_merge(&side("p"), &help_desk),
             Err(RuleError::WorkspacesDiffer)
         );
-        let full = MergeSide { merge_count: MAX_MERGES, ..side("p") };
+        let full = MergeSide {
+            merge_count: MAX_MERGES,
+            ..side("p")
+        };
         assert_eq!(
             check_merge(&full, &side("s")),
             Err(RuleError::MergeLimitReached("p".into()))
         );
-        let almost = MergeSide { merge_count: MAX_MERGES - 1, ..side("p") };
+        let almost = MergeSide {
+            merge_count: MAX_MERGES - 1,
+            ..side("p")
+        };
         assert_eq!(check_merge(&almost, &side("s")), Ok(()));
     }
 
@@ -227,7 +247,12 @@ mod tests {
         assert_eq!(merged.properties.get("b"), Some(&3));
         let kept = merged_values(&values("p", 2, Some("u1"), 50), &secondary);
         assert_eq!(
-            (kept.description.as_str(), kept.priority, kept.owner_id.as_deref(), kept.created_at),
+            (
+                kept.description.as_str(),
+                kept.priority,
+                kept.owner_id.as_deref(),
+                kept.created_at
+            ),
             ("p", 2, Some("u1"), 50)
         );
     }
@@ -235,8 +260,16 @@ mod tests {
     #[test]
     fn r14_r5_moves_every_conversation_and_closes_them_into_a_closed_primary() {
         let moved = [
-            LinkedConversation { id: "a".into(), open: true, trashed: false },
-            LinkedConversation { id: "b".into(), open: false, trashed: false },
+            LinkedConversation {
+                id: "a".into(),
+                open: true,
+                trashed: false,
+            },
+            LinkedConversation {
+                id: "b".into(),
+                open: false,
+                trashed: false,
+            },
         ];
         let open = merge_directives(false, &moved);
         assert_eq!(
@@ -248,12 +281,19 @@ mod tests {
         );
         let closed = merge_directives(true, &moved);
         assert_eq!(closed.len(), 4);
-        assert!(closed[2..].iter().all(|d| d.action == DirectiveAction::Close && d.rule == "R5"));
+        assert!(
+            closed[2..]
+                .iter()
+                .all(|d| d.action == DirectiveAction::Close && d.rule == "R5")
+        );
     }
 
     #[test]
     fn r15_unmerge_within_the_period_takes_back_what_is_still_there() {
-        let merged = MergeSide { merged_into: Some("p".into()), ..side("s") };
+        let merged = MergeSide {
+            merged_into: Some("p".into()),
+            ..side("s")
+        };
         assert_eq!(check_unmerge(&merged, Some(10), 9, &side("p")), Ok(()));
         assert_eq!(
             check_unmerge(&merged, Some(10), 10, &side("p")),
@@ -263,7 +303,10 @@ mod tests {
             check_unmerge(&side("s"), Some(10), 1, &side("p")),
             Err(RuleError::TicketNotMerged("s".into()))
         );
-        let trashed = MergeSide { trashed: true, ..side("p") };
+        let trashed = MergeSide {
+            trashed: true,
+            ..side("p")
+        };
         assert_eq!(
             check_unmerge(&merged, Some(10), 1, &trashed),
             Err(RuleError::TicketTrashed("p".into()))
@@ -271,6 +314,10 @@ mod tests {
         let brought = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
         let holder = ["x".to_owned(), "c".to_owned(), "a".to_owned()];
         assert_eq!(taken_back(&brought, &holder), ["a", "c"]);
-        assert!(unmerge_directives(&["a".into()]).iter().all(|d| d.rule == "R15"));
+        assert!(
+            unmerge_directives(&["a".into()])
+                .iter()
+                .all(|d| d.rule == "R15")
+        );
     }
 }

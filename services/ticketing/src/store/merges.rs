@@ -6,7 +6,7 @@ use sea_orm::{
     QueryFilter, QueryOrder,
 };
 
-use super::entities::{ticket_merge, ticket_conversation};
+use super::entities::{ticket_conversation, ticket_merge};
 
 /// Moves the conversations `ids` that are on ticket `from` to ticket `to`:
 /// the one way a conversation changes ticket (R2's exception, R14 and R15).
