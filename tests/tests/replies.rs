@@ -96,7 +96,7 @@ async fn r17_a_reply_that_crossed_newer_messages_is_refused_and_nothing_is_store
         .expect_err("the reply crossed the customer's new message");
     assert_eq!(crossed.code(), Code::Aborted);
     assert_eq!(reason(&crossed), "CONVERSATION_CHANGED");
-    assert_eq!(newer_ids(&crossed), [customer.id.clone()]);
+    assert_eq!(newer_ids(&crossed), vec![customer.id.clone()]);
     assert_eq!(
         message_ids(&stack, &account, &conversation.id).await,
         [first[0].clone(), customer.id.clone()],
@@ -132,7 +132,7 @@ async fn r17_a_reply_that_crossed_newer_messages_is_refused_and_nothing_is_store
         ))
         .await
         .expect_err("a colleague already answered");
-    assert_eq!(newer_ids(&colleague), [reply.id.clone()]);
+    assert_eq!(newer_ids(&colleague), vec![reply.id.clone()]);
 
     // Without the field a reply is stored as before.
     inbox
