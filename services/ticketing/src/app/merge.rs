@@ -107,14 +107,12 @@ impl App {
             .await
         {
             Ok(answer) => Ok(answer),
-            // A concurrent retry with the same request id committed first.
-            Err(err) if err.is_unique_violation() => {
-                match kit::idempotency::replay(key.as_ref(), &self.db).await? {
-                    Some(answer) => Ok(answer),
-                    None => Err(err.into()),
-                }
-            }
-            Err(err) => Err(err.into()),
+            // A concurrent duplicate with the same request id may have
+            // committed first, and its merge is why this one was refused.
+            Err(err) => match kit::idempotency::replay(key.as_ref(), &self.db).await? {
+                Some(answer) => Ok(answer),
+                None => Err(err.into()),
+            },
         }
     }
 
@@ -132,6 +130,11 @@ impl App {
         let (primary, secondary) = self
             .lock_pair(&txn, account_id, &input.primary_id, &input.secondary_id)
             .await?;
+        // A duplicate that waited for the locks behind the first call finds
+        // the tickets merged; it must answer what the first call answered.
+        if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
+            return Ok(answer);
+        }
         let account = self
             .account(&txn, account_id)
             .await?
@@ -277,13 +280,17 @@ impl App {
             {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => continue,
-                Err(err) if err.is_unique_violation() => {
+                Err(err) => {
+                    // A concurrent duplicate may have committed first, and
+                    // its undo is why this one was refused.
                     if let Some(answer) = kit::idempotency::replay(key.as_ref(), &self.db).await? {
                         return Ok(answer);
                     }
-                    continue;
+                    if err.is_unique_violation() {
+                        continue;
+                    }
+                    return Err(err.into());
                 }
-                Err(err) => return Err(err.into()),
             }
         }
         Err(ApiError::Aborted {
@@ -321,6 +328,10 @@ impl App {
         // primary was merged into since: the end of the chain.
         let holder_id = self.end_of_chain(&txn, account_id, &into).await?;
         let (secondary, holder) = self.lock_pair(&txn, account_id, id, &holder_id).await?;
+        // A duplicate that waited for the locks behind the first call.
+        if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
+            return Ok(Some(answer));
+        }
         if secondary.merged_into.as_deref() != Some(into.as_str()) || holder.merged_into.is_some() {
             return Ok(None);
         }
