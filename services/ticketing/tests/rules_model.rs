@@ -1,4 +1,4 @@
-//! Property test of the rule core (R1–R13): thousands of random operation
+//! Property test of the rule core (R1–R16): thousands of random operation
 //! sequences run against a small in-memory world that decides with the real
 //! `domain::rules` functions and applies their directives as the inbox
 //! does; after every step the invariants of the specification must hold.
@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use ticketing::domain::{
-    ConversationFacts, DirectiveAction, LinkedConversation, Reported, TicketFacts,
+    ConversationFacts, DirectiveAction, LinkedConversation, Reported, TicketFacts, Workspace,
+    merge::{self, MergeSide, TicketValues},
     rules::{self, Consequence, CreationRequest},
 };
 
@@ -53,6 +54,13 @@ enum Op {
     UndeleteTicket {
         ticket: usize,
     },
+    Merge {
+        primary: usize,
+        secondary: usize,
+    },
+    Unmerge {
+        ticket: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -72,7 +80,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => index.clone().prop_map(|conversation| Op::TrashConversation { conversation }),
         2 => index.clone().prop_map(|ticket| Op::DeleteTicket { ticket }),
         2 => index.clone().prop_map(|conversation| Op::RestoreConversation { conversation }),
-        2 => index.prop_map(|ticket| Op::UndeleteTicket { ticket }),
+        2 => index.clone().prop_map(|ticket| Op::UndeleteTicket { ticket }),
+        3 => (index.clone(), index.clone()).prop_map(|(primary, secondary)| Op::Merge { primary, secondary }),
+        2 => index.prop_map(|ticket| Op::Unmerge { ticket }),
     ]
 }
 
@@ -94,12 +104,20 @@ struct Ticket {
     cascade: BTreeSet<usize>,
     /// The owner the last owner change (through a conversation or directly) set.
     expected_owner: Option<String>,
+    /// The ticket this one is merged into (R14).
+    merged_into: Option<usize>,
+    merge_count: i32,
+    /// What the active merge of this ticket (as secondary) brought.
+    brought: Vec<usize>,
 }
 
 #[derive(Debug, Default)]
 struct World {
     conversations: Vec<Conversation>,
     tickets: Vec<Ticket>,
+    /// Conversations a merge or an unmerge moved since the last check: the
+    /// only changes of ticket R2 allows (R14, R15).
+    moved: Vec<(usize, usize)>,
 }
 
 fn id(index: usize) -> String {
@@ -148,6 +166,7 @@ impl World {
         let c = &mut self.conversations[index(conversation)];
         match action {
             DirectiveAction::LinkTicket if c.ticket.is_none() => c.ticket = Some(ticket),
+            DirectiveAction::MoveToTicket => c.ticket = Some(ticket),
             DirectiveAction::Close => c.open = false,
             DirectiveAction::Reopen if !c.trashed => c.open = true,
             DirectiveAction::Trash => c.trashed = true,
@@ -190,6 +209,105 @@ impl World {
         }
     }
 
+    /// R9 and R16: trashed and merged tickets are read-only.
+    fn changeable(&self, t: usize) -> bool {
+        !self.tickets[t].trashed && self.tickets[t].merged_into.is_none()
+    }
+
+    fn side(&self, t: usize) -> MergeSide {
+        let ticket = &self.tickets[t];
+        MergeSide {
+            id: format!("t{t}"),
+            trashed: ticket.trashed,
+            merged_into: ticket.merged_into.map(|p| format!("t{p}")),
+            workspace: Workspace::Inbox,
+            merge_count: ticket.merge_count,
+        }
+    }
+
+    fn values(&self, t: usize) -> TicketValues<()> {
+        TicketValues {
+            description: String::new(),
+            priority: 0,
+            owner_id: self.tickets[t].owner.clone(),
+            contact_id: None,
+            created_at: t as i64,
+            properties: Default::default(),
+        }
+    }
+
+    /// R14 as ticketing decides it and the inbox applies it.
+    fn merge(&mut self, p: usize, s: usize) {
+        if merge::check_merge(&self.side(p), &self.side(s)).is_err() {
+            return;
+        }
+        let merged = merge::merged_values(&self.values(p), &self.values(s));
+        let moving = self.linked(s);
+        let directives = merge::merge_directives(self.tickets[p].closed, &moving);
+        let brought = std::mem::take(&mut self.tickets[s].conversations);
+        self.tickets[p].conversations.extend(&brought);
+        self.tickets[p].owner = merged.owner_id.clone();
+        self.tickets[p].expected_owner = merged.owner_id;
+        self.tickets[p].merge_count += 1;
+        self.tickets[s].merge_count += 1;
+        self.tickets[s].merged_into = Some(p);
+        for d in directives {
+            self.apply(&d.conversation_id, d.action, p);
+        }
+        self.moved.extend(brought.iter().map(|&i| (i, p)));
+        if self.tickets[p].closed {
+            // R5 for the merged ticket: what arrived is closed.
+            for &i in &brought {
+                let c = &self.conversations[i];
+                assert!(
+                    c.trashed || !c.open,
+                    "R14/R5: arriving conversation {i} open"
+                );
+            }
+        }
+        self.tickets[s].brought = brought;
+    }
+
+    /// R15 as ticketing decides it and the inbox applies it.
+    fn unmerge(&mut self, s: usize) {
+        let Some(mut holder) = self.tickets[s].merged_into else {
+            return;
+        };
+        while let Some(next) = self.tickets[holder].merged_into {
+            holder = next;
+        }
+        if merge::check_unmerge(&self.side(s), Some(1), 0, &self.side(holder)).is_err() {
+            return;
+        }
+        let brought: Vec<String> = self.tickets[s].brought.iter().map(|&i| id(i)).collect();
+        let on_holder: Vec<String> = self.tickets[holder]
+            .conversations
+            .iter()
+            .map(|&i| id(i))
+            .collect();
+        let taken: Vec<usize> = merge::taken_back(&brought, &on_holder)
+            .iter()
+            .map(|c| index(c))
+            .collect();
+        let statuses: Vec<bool> = self.conversations.iter().map(|c| c.open).collect();
+        self.tickets[holder]
+            .conversations
+            .retain(|i| !taken.contains(i));
+        self.tickets[s].conversations = taken.clone();
+        self.tickets[s].merged_into = None;
+        self.tickets[s].brought.clear();
+        let names: Vec<String> = taken.iter().map(|&i| id(i)).collect();
+        for d in merge::unmerge_directives(&names) {
+            self.apply(&d.conversation_id, d.action, s);
+        }
+        self.moved.extend(taken.iter().map(|&i| (i, s)));
+        let after: Vec<bool> = self.conversations.iter().map(|c| c.open).collect();
+        assert_eq!(
+            statuses, after,
+            "R15: an undo changes no conversation's status"
+        );
+    }
+
     fn step(&mut self, op: &Op) {
         let n = self.conversations.len();
         let m = self.tickets.len();
@@ -230,7 +348,7 @@ impl World {
             Op::Associate {
                 conversation: i,
                 ticket: t,
-            } if i < n && t < m => {
+            } if i < n && t < m && self.tickets[t].merged_into.is_none() => {
                 let existing = self.conversations[i].ticket.map(|t| format!("t{t}"));
                 if rules::check_association(
                     &self.facts(i),
@@ -250,7 +368,7 @@ impl World {
                 self.conversations[i].owner = owner.map(|o| format!("u{o}"));
                 self.report(i, Reported::OwnerChanged);
             }
-            Op::AssignTicket { ticket: t, owner } if t < m && !self.tickets[t].trashed => {
+            Op::AssignTicket { ticket: t, owner } if t < m && self.changeable(t) => {
                 self.tickets[t].owner = owner.map(|o| format!("u{o}"));
                 self.tickets[t].expected_owner = self.tickets[t].owner.clone();
             }
@@ -272,7 +390,7 @@ impl World {
                 self.conversations[i].open = true;
                 self.report(i, Reported::IncomingMessage);
             }
-            Op::MoveTicket { ticket: t, closed } if t < m && !self.tickets[t].trashed => {
+            Op::MoveTicket { ticket: t, closed } if t < m && self.changeable(t) => {
                 let was_closed = self.tickets[t].closed;
                 let open_before: Vec<bool> = self.conversations.iter().map(|c| c.open).collect();
                 let directives =
@@ -318,9 +436,7 @@ impl World {
                 self.conversations[i].trashed = true;
                 self.report(i, Reported::Trashed);
             }
-            Op::DeleteTicket { ticket: t } if t < m && !self.tickets[t].trashed => {
-                self.trash_ticket(t)
-            }
+            Op::DeleteTicket { ticket: t } if t < m && self.changeable(t) => self.trash_ticket(t),
             Op::RestoreConversation { conversation: i }
                 if i < n && self.conversations[i].trashed =>
             {
@@ -346,14 +462,22 @@ impl World {
             Op::UndeleteTicket { ticket: t } if t < m && self.tickets[t].trashed => {
                 self.restore_ticket(t)
             }
+            Op::Merge {
+                primary: p,
+                secondary: s,
+            } if p < m && s < m && p != s => self.merge(p, s),
+            Op::Unmerge { ticket: s } if s < m => self.unmerge(s),
             _ => {}
         }
     }
 
-    fn check(&self, first_ticket: &mut Vec<Option<usize>>) {
+    fn check(&mut self, first_ticket: &mut Vec<Option<usize>>) {
         first_ticket.resize(self.conversations.len(), None);
+        for (i, t) in self.moved.drain(..) {
+            first_ticket[i] = Some(t);
+        }
         for (i, c) in self.conversations.iter().enumerate() {
-            // R2: at most one ticket, never changed.
+            // R2: at most one ticket, changed only by a merge or an unmerge.
             match (first_ticket[i], c.ticket) {
                 (None, t) => first_ticket[i] = t,
                 (Some(first), Some(now)) => {
@@ -363,6 +487,18 @@ impl World {
             }
         }
         for (t, ticket) in self.tickets.iter().enumerate() {
+            if ticket.merged_into.is_some() {
+                // R14: a merged ticket is only a redirect.
+                assert!(
+                    ticket.conversations.is_empty(),
+                    "merged ticket {t} kept conversations"
+                );
+                assert!(!ticket.trashed, "merged ticket {t} in trash");
+            }
+            assert!(
+                ticket.merge_count <= merge::MAX_MERGES,
+                "R16 cap on ticket {t}"
+            );
             let mut seen = BTreeSet::new();
             for &i in &ticket.conversations {
                 assert!(seen.insert(i), "ticket {t} lists conversation {i} twice");
