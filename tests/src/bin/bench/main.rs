@@ -9,7 +9,7 @@
 //!   --seconds N          per path and concurrency (10; smoke 1)
 //!   --concurrency LIST   callers, e.g. 1,4,16,64 (64; smoke 4)
 //!   --connections N      HTTP/2 connections per service (4)
-//!   --paths LIST         noop,create,ticket,close,assign,context,list,propagation,fanout
+//!   --paths LIST         noop,create,ticket,close,assign,merge,context,list,propagation,fanout
 //!   --subscribers N      fan-out subscribers (1000; smoke 20)
 //!   --events N           fan-out changes per second (100; smoke 20)
 //!   --growth LIST        instead of the paths: sidebar and list at these
@@ -19,6 +19,7 @@
 
 mod load;
 mod memory;
+mod merging;
 mod paths;
 mod plot;
 mod raw;
@@ -55,7 +56,7 @@ fn options() -> Options {
         value(flag).map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
     };
     let smoke = args.iter().any(|a| a == "--smoke");
-    let all_paths = "noop,create,ticket,close,assign,context,list,propagation,fanout";
+    let all_paths = "noop,create,ticket,close,assign,merge,context,list,propagation,fanout";
     Options {
         seconds: value("--seconds")
             .and_then(|v| v.parse().ok())
@@ -176,6 +177,10 @@ async fn run_paths(
         if wanted("assign") {
             bench.settle().await;
             run.push(bench.assign(concurrency).await);
+        }
+        if wanted("merge") {
+            bench.settle().await;
+            run.push(bench.merge(concurrency).await);
         }
         if wanted("context") {
             bench.settle().await;

@@ -95,7 +95,7 @@ where
     .await
 }
 
-fn client<T: Clone>(clients: &[T], worker: usize) -> T {
+pub(crate) fn client<T: Clone>(clients: &[T], worker: usize) -> T {
     clients[worker % clients.len()].clone()
 }
 

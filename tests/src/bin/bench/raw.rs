@@ -19,14 +19,22 @@ pub fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Sta
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-async fn exec<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
+pub(crate) async fn exec<C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<u64, DbErr> {
     let result = db
         .execute_raw(statement(db.get_database_backend(), sql, values))
         .await?;
     Ok(result.rows_affected())
 }
 
-async fn rows<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<usize, DbErr> {
+pub(crate) async fn rows<C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<usize, DbErr> {
     Ok(db
         .query_all_raw(statement(db.get_database_backend(), sql, values))
         .await?
@@ -76,7 +84,7 @@ async fn append_to_log(
 }
 
 /// Appends one change-log entry per conversation (kind 2, updated).
-async fn append_changes(
+pub(crate) async fn append_changes(
     tx: &DatabaseTransaction,
     account: &str,
     conversation_ids: &[String],
@@ -104,7 +112,7 @@ async fn append_changes(
 }
 
 /// Appends `count` events of one ticket to ticketing's log.
-async fn append_events(
+pub(crate) async fn append_events(
     tx: &DatabaseTransaction,
     account: &str,
     ticket_id: &str,
@@ -132,9 +140,9 @@ async fn append_events(
 }
 
 /// A snapshot of about the size the services store per change.
-const SNAPSHOT: &[u8] = &[7u8; 160];
+pub(crate) const SNAPSHOT: &[u8] = &[7u8; 160];
 
-fn now_us() -> i64 {
+pub(crate) fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
