@@ -251,6 +251,7 @@ async fn an_expired_cursor_is_refused_and_the_inbox_resynchronises_from_a_snapsh
                     open: true,
                     trashed: false,
                     version: conversation.version,
+                    change_sequence: 0,
                 }),
                 surface: tpb::Surface::Inbox as i32,
                 ..Default::default()

@@ -78,6 +78,7 @@ pub fn snapshot(row: &conversation::Model) -> tpb::ConversationSnapshot {
         open: is_open(row),
         trashed: row.deleted_at.is_some(),
         version: row.version,
+        change_sequence: 0,
     }
 }
 

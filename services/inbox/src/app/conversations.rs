@@ -203,7 +203,7 @@ impl App {
             created_at: now,
         };
         queries::insert_message(&txn, row.clone()).await?;
-        let mut report = None;
+        let mut reopened = None;
         let mut after = conversation.clone();
         if input.direction == pb::Direction::Incoming && conversation.status == CLOSED {
             after.status = OPEN;
@@ -218,12 +218,18 @@ impl App {
                     ),
                 });
             }
-            let change = proto::ticketing::v1::ConversationChange::IncomingMessage;
-            report = Some(changes::enqueue_report(&txn, &after, change, caller).await?);
+            reopened = Some(proto::ticketing::v1::ConversationChange::IncomingMessage);
         }
         let answer = convert::message_to_proto(&row);
         kit::idempotency::record(key.as_ref(), &txn, &answer).await?;
-        changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
+        let sequence =
+            changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
+        let report = match reopened {
+            Some(change) => {
+                Some(changes::enqueue_report(&txn, &after, change, sequence, caller).await?)
+            }
+            None => None,
+        };
         txn.commit().await.map_err(ApiError::from)?;
         self.changes.notify();
         self.deliver_now(report).await;

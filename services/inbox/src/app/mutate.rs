@@ -96,12 +96,18 @@ impl App {
             }
             return Ok(None);
         }
+        kit::idempotency::record(key, &txn, &convert::conversation_to_proto(&next)).await?;
+        let sequence = changes::append(&txn, &next, kind).await?;
+        // The report carries the change's place in the account's commit
+        // order, so ticketing can order owner changes made on different
+        // conversations of one ticket (R4). Inserting a new outbox row
+        // waits on no other writer, so the head stays the last lock taken.
         let queued = match report {
-            Some(change) => Some(changes::enqueue_report(&txn, &next, change, caller).await?),
+            Some(change) => {
+                Some(changes::enqueue_report(&txn, &next, change, sequence, caller).await?)
+            }
             None => None,
         };
-        kit::idempotency::record(key, &txn, &convert::conversation_to_proto(&next)).await?;
-        changes::append(&txn, &next, kind).await?;
         txn.commit().await?;
         self.changes.notify();
         Ok(Some((next, queued)))

@@ -148,13 +148,19 @@ pub async fn read_after(
         .collect()
 }
 
-/// Queues a report of `row` (after its change) for ticketing.
+/// Queues a report of `row` (after its change, logged at `change_sequence`)
+/// for ticketing.
 pub async fn enqueue_report(
     conn: &impl ConnectionTrait,
     row: &conversation::Model,
     change: tpb::ConversationChange,
+    change_sequence: i64,
     caller: &kit::identity::Caller,
 ) -> Result<outbox::Model, DbErr> {
+    let snapshot = tpb::ConversationSnapshot {
+        change_sequence,
+        ..convert::snapshot(row)
+    };
     let report = outbox::Model {
         id: kit::new_id(),
         account_id: row.account_id.clone(),
@@ -162,7 +168,7 @@ pub async fn enqueue_report(
         traceparent: caller.trace_context.get("traceparent").cloned(),
         request_id: kit::new_id(),
         change: change as i32,
-        snapshot: convert::snapshot(row).encode_to_vec(),
+        snapshot: snapshot.encode_to_vec(),
         created_at: kit::time::now_micros(),
     };
     outbox::Entity::insert(report.clone().into_active_model())

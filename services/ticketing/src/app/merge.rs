@@ -167,6 +167,9 @@ impl App {
         next.created_at = merged.created_at;
         next.properties = convert::encode_properties(&merged.properties);
         next.merge_count += 1;
+        // R4 over the merged ticket: an owner report older than either
+        // ticket's last one stays ignored.
+        next.owner_sequence = primary.owner_sequence.max(secondary.owner_sequence);
         next.updated_at = now;
         next.version = primary.version + 1;
         let mut gone = secondary.clone();

@@ -21,6 +21,8 @@ pub struct Report {
     pub conversation: ConversationFacts,
     /// The inbox's version of the conversation after the change.
     pub version: i64,
+    /// The inbox's per-account change sequence of the change (R4 order).
+    pub change_sequence: i64,
 }
 
 impl App {
@@ -88,7 +90,13 @@ impl App {
             None => None,
         };
         let facts = merged_facts(&report.conversation, &held);
-        let consequence = match (&ticket, stale) {
+        // R4: an owner change committed in the inbox before the last one
+        // this ticket applied (from any of its conversations) is too old.
+        let superseded = report.change == Reported::OwnerChanged
+            && ticket.as_ref().is_some_and(|t| {
+                !rules::owner_report_is_newest(report.change_sequence, t.owner_sequence)
+            });
+        let consequence = match (&ticket, stale || superseded) {
             // An older report than one already applied decides nothing.
             (_, true) | (None, _) => Consequence::Nothing,
             (Some(t), false) => rules::consequence_of_report(
@@ -114,6 +122,7 @@ impl App {
             (Consequence::SetTicketOwner(owner), Some(current)) => {
                 let mut next = current.clone();
                 next.owner_id = owner;
+                next.owner_sequence = current.owner_sequence.max(report.change_sequence);
                 next.updated_at = kit::time::now_micros();
                 next.version = current.version + 1;
                 if !queries::update_ticket_if_version(&txn, &next, current.version).await? {
@@ -148,6 +157,22 @@ impl App {
                 answer.cascade = Some(cascade);
                 answer.directives = directives;
             }
+            // The owner is already the reported one: the ticket still
+            // remembers that this report is the newest it applied.
+            (_, Some(current))
+                if report.change == Reported::OwnerChanged
+                    && !stale
+                    && !superseded
+                    && current.deleted_at.is_none()
+                    && report.change_sequence > current.owner_sequence =>
+            {
+                let mut next = current.clone();
+                next.owner_sequence = report.change_sequence;
+                if !queries::update_ticket_if_version(&txn, &next, current.version).await? {
+                    return Ok(None);
+                }
+                answer.ticket = Some(self.view(&txn, &next).await?);
+            }
             (_, Some(current)) => answer.ticket = Some(self.view(&txn, &current).await?),
             (_, None) => {}
         }
@@ -172,5 +197,14 @@ pub fn report(request: &pb::NotifyConversationChangedRequest) -> Result<Report, 
         change: convert::reported(request.change, "change")?,
         conversation: crate::api::parse_conversation(snapshot, "conversation")?,
         version: snapshot.version,
+        change_sequence: match snapshot.change_sequence {
+            negative if negative < 0 => {
+                return Err(ApiError::invalid(
+                    "conversation.change_sequence",
+                    "must not be negative",
+                ));
+            }
+            sequence => sequence,
+        },
     })
 }

@@ -252,6 +252,7 @@ impl App {
             version: 1,
             merged_into: None,
             merge_count: 0,
+            owner_sequence: 0,
         };
         queries::insert_ticket(&txn, row.clone()).await?;
         if let Some(conversation) = &conversation

@@ -195,6 +195,16 @@ pub fn consequence_of_report(
     }
 }
 
+/// R4 across conversations: an owner report applies to its ticket only if
+/// the inbox committed it after the last one the ticket applied, whichever
+/// of the ticket's conversations each came from. Reports may be delayed
+/// (an outage), repeated or reordered; the inbox's per-account change
+/// sequence is their commit order. A report without one (`0`, from an
+/// older inbox) is taken as newest, as before the order existed.
+pub fn owner_report_is_newest(report_sequence: i64, last_applied: i64) -> bool {
+    report_sequence == 0 || report_sequence > last_applied
+}
+
 /// R8: every conversation of the ticket not yet in trash goes there.
 pub fn trash_directives(conversations: &[LinkedConversation]) -> Vec<Directive> {
     conversations

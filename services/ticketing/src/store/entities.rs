@@ -93,6 +93,9 @@ pub mod ticket {
         pub merged_into: Option<String>,
         /// How many merges the ticket took part in, either side (R16 cap).
         pub merge_count: i32,
+        /// The inbox's change sequence of the last owner report applied
+        /// (R4): an older one, from any conversation, changes nothing.
+        pub owner_sequence: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(kit::idempotency::migration::Migration),
             Box::new(super::migration_merge::Migration),
+            Box::new(super::migration_owner_order::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ pub mod events;
 pub mod merges;
 pub mod migration;
 mod migration_merge;
+mod migration_owner_order;
 pub mod queries;
 pub mod retention;
 
