@@ -179,3 +179,32 @@ pub async fn record<R: Message>(
         None => Ok(()),
     }
 }
+
+/// SPEC section 4 for duplicates that overlap: a keyed call that was
+/// refused, or lost a race, while a duplicate with the same request id
+/// committed answers with that duplicate's answer. Without this, a rule
+/// check (R2 refusing a second link, say) that ran after the first call
+/// committed would answer the retry with a refusal the first call caused.
+pub trait FirstAnswer<R> {
+    fn or_first_answer(
+        self,
+        key: Option<&Key>,
+        conn: &impl ConnectionTrait,
+    ) -> impl std::future::Future<Output = Result<R, ApiError>>;
+}
+
+impl<R: Message + Default> FirstAnswer<R> for Result<R, ApiError> {
+    async fn or_first_answer(
+        self,
+        key: Option<&Key>,
+        conn: &impl ConnectionTrait,
+    ) -> Result<R, ApiError> {
+        match self {
+            Ok(answer) => Ok(answer),
+            Err(refused) => match replay(key, conn).await? {
+                Some(answer) => Ok(answer),
+                None => Err(refused),
+            },
+        }
+    }
+}

@@ -3,7 +3,12 @@
 
 pub mod parse;
 
-use kit::{ApiError, idempotency::Key, identity::Caller, paging};
+use kit::{
+    ApiError,
+    idempotency::{FirstAnswer, Key},
+    identity::Caller,
+    paging,
+};
 use proto::{
     inbox::v1::{self as pb, inbox_service_server::InboxService},
     ticketing::v1 as tpb,
@@ -48,7 +53,11 @@ impl InboxService for Api {
         let key = key(account_id, "CreateConversation", request_id, &request)?;
         let input = parse::new_conversation(request)?;
         Ok(Response::new(
-            self.app.create_conversation(account_id, input, key).await?,
+            self.app
+                .create_conversation(account_id, input, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -87,7 +96,11 @@ impl InboxService for Api {
         let key = key(account_id, "AddMessage", request_id, &request)?;
         let input = parse::new_message(request)?;
         Ok(Response::new(
-            self.app.add_message(&caller, input, key).await?,
+            self.app
+                .add_message(&caller, input, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -121,7 +134,9 @@ impl InboxService for Api {
         let etag = kit::validate::parse_etag(&request.etag, "etag")?;
         Ok(Response::new(
             self.app
-                .assign_conversation(&caller, &id, owner, etag, key)
+                .assign_conversation(&caller, &id, owner, etag, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }
@@ -139,7 +154,9 @@ impl InboxService for Api {
         let etag = kit::validate::parse_etag(&request.etag, "etag")?;
         Ok(Response::new(
             self.app
-                .set_conversation_open(&caller, &id, false, etag, key)
+                .set_conversation_open(&caller, &id, false, etag, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }
@@ -157,7 +174,9 @@ impl InboxService for Api {
         let etag = kit::validate::parse_etag(&request.etag, "etag")?;
         Ok(Response::new(
             self.app
-                .set_conversation_open(&caller, &id, true, etag, key)
+                .set_conversation_open(&caller, &id, true, etag, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }
@@ -174,7 +193,11 @@ impl InboxService for Api {
         let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let etag = kit::validate::parse_etag(&request.etag, "etag")?;
         Ok(Response::new(
-            self.app.trash_conversation(&caller, &id, etag, key).await?,
+            self.app
+                .trash_conversation(&caller, &id, etag, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -189,7 +212,11 @@ impl InboxService for Api {
         let key = key(account_id, "RestoreConversation", request_id, &request)?;
         let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         Ok(Response::new(
-            self.app.restore_conversation(&caller, &id, key).await?,
+            self.app
+                .restore_conversation(&caller, &id, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -218,8 +245,10 @@ impl InboxService for Api {
                     request_id,
                     &conversation_id,
                     overrides,
-                    key,
+                    key.clone(),
                 )
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }

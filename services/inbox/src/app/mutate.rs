@@ -192,7 +192,7 @@ impl App {
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &self.db).await? {
             return Ok(answer);
         }
-        let (row, report) = self
+        let changed = self
             .mutate(caller, id, expected_version, None, |c| {
                 if c.deleted_at.is_some() {
                     return Err(trashed_error(&c.id));
@@ -203,7 +203,11 @@ impl App {
                     report: Some(tpb::ConversationChange::Trashed),
                 })
             })
-            .await?;
+            .await;
+        let (row, report) = match changed {
+            Ok(done) => done,
+            Err(refused) => return self.first_answer(key.as_ref(), refused).await,
+        };
         let decided = self.deliver_now(report).await;
         let answer = self.cascade_answer(caller, &row, decided).await?;
         let answer = pb::TrashConversationResponse {
@@ -225,7 +229,7 @@ impl App {
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &self.db).await? {
             return Ok(answer);
         }
-        let (row, report) = self
+        let changed = self
             .mutate(caller, id, None, None, |c| {
                 if c.deleted_at.is_none() {
                     return Err(ApiError::precondition(
@@ -239,7 +243,11 @@ impl App {
                     report: Some(tpb::ConversationChange::Restored),
                 })
             })
-            .await?;
+            .await;
+        let (row, report) = match changed {
+            Ok(done) => done,
+            Err(refused) => return self.first_answer(key.as_ref(), refused).await,
+        };
         let decided = self.deliver_now(report).await;
         let answer = self.cascade_answer(caller, &row, decided).await?;
         let answer = pb::RestoreConversationResponse {
@@ -278,6 +286,34 @@ impl App {
             cascade,
             pending,
         ))
+    }
+
+    /// SPEC section 4 for a trash or restore refused because a duplicate
+    /// with the same request id made the change first: that call stores
+    /// its answer only once ticketing has decided the cascade (at most the
+    /// synchronous delivery timeout later), so the duplicate waits for it.
+    async fn first_answer<R: prost::Message + Default>(
+        &self,
+        key: Option<&Key>,
+        refused: ApiError,
+    ) -> Result<R, ApiError> {
+        let Some(key) = key else {
+            return Err(refused);
+        };
+        // A refusal with a request id no call used waits this long too: the
+        // price of telling the two apart without a pending marker.
+        let deadline = tokio::time::Instant::now()
+            + super::outbox::SYNC_DELIVERY_TIMEOUT
+            + std::time::Duration::from_millis(500);
+        loop {
+            if let Some(answer) = key.replay(&self.db).await? {
+                return Ok(answer);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(refused);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Stores an answer for a request id after the fact (best effort: the

@@ -17,7 +17,7 @@ use crate::store::{changes, outbox};
 
 /// How long a call that reports a change waits for ticketing's decision
 /// before answering with what the inbox knows.
-const SYNC_DELIVERY_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const SYNC_DELIVERY_TIMEOUT: Duration = Duration::from_secs(2);
 const BATCH: u64 = 100;
 
 #[derive(Debug)]

@@ -3,7 +3,13 @@
 
 pub mod parse;
 
-use kit::{ApiError, idempotency::Key, identity::Caller, paging, shutdown::Draining};
+use kit::{
+    ApiError,
+    idempotency::{FirstAnswer, Key},
+    identity::Caller,
+    paging,
+    shutdown::Draining,
+};
 use proto::ticketing::v1::{self as pb, ticketing_service_server::TicketingService};
 use tonic::{Request, Response, Status};
 
@@ -65,7 +71,13 @@ impl TicketingService for Api {
         let mut request_id = std::mem::take(&mut request.request_id);
         let key = key(&caller, "CreateAccount", &mut request_id, &request)?;
         let input = parse::new_account(request)?;
-        Ok(Response::new(self.app.create_account(input, key).await?))
+        Ok(Response::new(
+            self.app
+                .create_account(input, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
+        ))
     }
 
     async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Reply<pb::Account> {
@@ -87,7 +99,11 @@ impl TicketingService for Api {
         )?;
         let input = parse::new_ticket(request)?;
         Ok(Response::new(
-            self.app.create_ticket(&caller, input, key).await?,
+            self.app
+                .create_ticket(&caller, input, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -123,7 +139,11 @@ impl TicketingService for Api {
         let key = key(&caller, "UpdateTicket", &mut request_id, &request)?;
         let update = parse::ticket_update(request)?;
         Ok(Response::new(
-            self.app.update_ticket(&caller, update, key).await?,
+            self.app
+                .update_ticket(&caller, update, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -150,7 +170,9 @@ impl TicketingService for Api {
         let surface = convert::surface(request.surface, "surface")?;
         Ok(Response::new(
             self.app
-                .associate_conversation(&caller, &ticket_id, conversation, surface, key)
+                .associate_conversation(&caller, &ticket_id, conversation, surface, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }
@@ -169,7 +191,9 @@ impl TicketingService for Api {
         let surface = convert::surface(request.surface, "surface")?;
         Ok(Response::new(
             self.app
-                .delete_ticket(&caller, &id, expected, surface, key)
+                .delete_ticket(&caller, &id, expected, surface, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }
@@ -186,7 +210,11 @@ impl TicketingService for Api {
         let id = kit::validate::id(&request.id, "id")?;
         let surface = convert::surface(request.surface, "surface")?;
         Ok(Response::new(
-            self.app.undelete_ticket(&caller, &id, surface, key).await?,
+            self.app
+                .undelete_ticket(&caller, &id, surface, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -207,7 +235,9 @@ impl TicketingService for Api {
         let report = crate::app::notify::report(&request)?;
         Ok(Response::new(
             self.app
-                .notify_conversation_changed(&caller, report, key)
+                .notify_conversation_changed(&caller, report, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }
@@ -259,7 +289,11 @@ impl TicketingService for Api {
         let key = key(&caller, "MergeTickets", &mut request_id, &request)?;
         let input = parse::merge(&request)?;
         Ok(Response::new(
-            self.app.merge_tickets(&caller, input, key).await?,
+            self.app
+                .merge_tickets(&caller, input, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -275,7 +309,11 @@ impl TicketingService for Api {
         let id = kit::validate::id(&request.id, "id")?;
         let surface = convert::surface(request.surface, "surface")?;
         Ok(Response::new(
-            self.app.unmerge_ticket(&caller, &id, surface, key).await?,
+            self.app
+                .unmerge_ticket(&caller, &id, surface, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
+                .await?,
         ))
     }
 
@@ -322,7 +360,9 @@ impl TicketingService for Api {
         let (name, stages) = crate::app::check_pipeline(pipeline)?;
         Ok(Response::new(
             self.app
-                .create_pipeline(account_id, name, stages, key)
+                .create_pipeline(account_id, name, stages, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }
@@ -361,7 +401,9 @@ impl TicketingService for Api {
             .ok_or_else(|| ApiError::invalid("property_definition", "is required"))?;
         Ok(Response::new(
             self.app
-                .create_property_definition(account_id, definition, key)
+                .create_property_definition(account_id, definition, key.clone())
+                .await
+                .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
         ))
     }
