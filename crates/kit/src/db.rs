@@ -93,6 +93,39 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Whether the database could not be reached, rather than refusing or
+/// failing a statement: no connection to be had, the connection lost, the
+/// login refused, the database gone or shutting down. Such a call changed
+/// nothing and can be retried, elsewhere or later (UNAVAILABLE).
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(db) => db.code().is_some_and(|code| unreachable_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's connection exceptions (class 08), operator intervention
+/// (57P01–57P05: shutdown, crash recovery, terminated sessions), refused
+/// logins (28000, 28P01), a missing database (3D000) and too many
+/// connections (53300); SQLite's "cannot open" (14).
+fn unreachable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("57P")
+        || matches!(code, "28000" | "28P01" | "3D000" | "53300" | "14")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,9 @@ pub enum ApiError {
     PermissionDenied(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The database could not be reached; the cause is logged, not sent.
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(String),
     #[error("{0}")]
     Unimplemented(String),
     #[error("internal error: {0}")]
@@ -101,6 +104,9 @@ impl From<sea_orm::DbErr> for ApiError {
         // A unique key another transaction committed first (the same
         // request_id from a concurrent retry, say): nothing was applied, and
         // the same call again finds the winner's result.
+        if crate::db::is_unavailable(&err) {
+            return Self::DatabaseUnavailable(err.to_string());
+        }
         if crate::db::is_unique_violation(&err) {
             return Self::Aborted {
                 reason: "CONCURRENT_REQUEST",
@@ -171,6 +177,14 @@ impl From<ApiError> for Status {
             ApiError::Unauthenticated(message) => Status::unauthenticated(message),
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::Unavailable(message) => Status::unavailable(message),
+            ApiError::DatabaseUnavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "the database is unavailable; retry with backoff",
+                    info("DATABASE_UNAVAILABLE", vec![]),
+                )
+            }
             ApiError::Unimplemented(message) => Status::unimplemented(message),
             ApiError::Upstream(status) => *status,
             ApiError::Internal(cause) => {

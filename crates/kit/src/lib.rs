@@ -12,6 +12,7 @@ pub mod identity;
 pub mod nodelay;
 pub mod observe;
 pub mod paging;
+pub mod readiness;
 pub mod server;
 pub mod service;
 pub mod shutdown;

@@ -42,27 +42,54 @@ impl Default for Limits {
 }
 
 /// Health is served before the service is ready, as NOT_SERVING, and flips
-/// with [`Health::serving`] and [`Health::draining`].
+/// with [`Health::serving`] and [`Health::draining`]. Two answers: `""`
+/// (the whole server: liveness) and the service's own name (readiness),
+/// which is also NOT_SERVING while the database cannot be reached
+/// ([`crate::readiness`]).
 #[derive(Clone)]
 pub struct Health {
     reporter: HealthReporter,
     service_name: &'static str,
+    /// Held while statuses are set, so concurrent changes land in order.
+    state: std::sync::Arc<tokio::sync::Mutex<Lifecycle>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Lifecycle {
+    started: bool,
+    draining: bool,
+    database_down: bool,
+}
+
+fn status(serving: bool) -> ServingStatus {
+    if serving {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
 }
 
 impl Health {
     pub async fn serving(&self) {
-        self.set(ServingStatus::Serving).await;
+        self.update(|s| s.started = true).await;
     }
 
     pub async fn draining(&self) {
-        self.set(ServingStatus::NotServing).await;
+        self.update(|s| s.draining = true).await;
     }
 
-    async fn set(&self, status: ServingStatus) {
-        // "" is the whole server, as probes without a service name ask.
-        self.reporter.set_service_status("", status).await;
+    /// Readiness follows the database; liveness does not.
+    pub async fn database_reachable(&self, reachable: bool) {
+        self.update(|s| s.database_down = !reachable).await;
+    }
+
+    async fn update(&self, change: impl FnOnce(&mut Lifecycle)) {
+        let mut state = self.state.lock().await;
+        change(&mut state);
+        let live = state.started && !state.draining;
+        self.reporter.set_service_status("", status(live)).await;
         self.reporter
-            .set_service_status(self.service_name, status)
+            .set_service_status(self.service_name, status(live && !state.database_down))
             .await;
     }
 }
@@ -76,8 +103,9 @@ pub async fn health_and_reflection(
     let health = Health {
         reporter,
         service_name,
+        state: Default::default(),
     };
-    health.set(ServingStatus::NotServing).await;
+    health.update(|_| {}).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

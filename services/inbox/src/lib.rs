@@ -83,6 +83,11 @@ pub async fn run(
     let consumer = OwnedTask::spawn(app::consumer::run(app.clone(), draining.clone()));
     let deliverer = OwnedTask::spawn(app::outbox::run(app.clone(), draining.clone()));
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
+    let readiness = OwnedTask::spawn(kit::readiness::follow_database(
+        app.stream_db.clone(),
+        health.clone(),
+        draining.clone(),
+    ));
     let announcer = OwnedTask::spawn(kit::db::announce_commits(
         app.stream_db.clone(),
         store::changes::CHANGES_CHANNEL,
@@ -122,6 +127,7 @@ pub async fn run(
         ("event consumer", consumer),
         ("outbox deliverer", deliverer),
         ("purge", purge),
+        ("readiness", readiness),
         ("notification relay", relay),
         ("commit announcer", announcer),
     ] {

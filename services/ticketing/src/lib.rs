@@ -80,6 +80,11 @@ pub async fn run(
         catalog: Default::default(),
     };
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
+    let readiness = OwnedTask::spawn(kit::readiness::follow_database(
+        app.stream_db.clone(),
+        health.clone(),
+        draining.clone(),
+    ));
     let announcer = OwnedTask::spawn(kit::db::announce_commits(
         app.stream_db.clone(),
         app::EVENTS_CHANNEL,
@@ -109,6 +114,7 @@ pub async fn run(
     );
     kit::server::serve(listener, routes, health, &config.limits, draining).await?;
     purge.join("purge").await;
+    readiness.join("readiness").await;
     relay.join("notification relay").await;
     announcer.join("commit announcer").await;
     tracing::info!("ticketing stopped");
