@@ -2,6 +2,7 @@
 //! server builder and its lifecycle, the error model, database access,
 //! caller identity and request idempotency.
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -233,7 +233,6 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::AcknowledgeEventsRequest>,
     ) -> Reply<pb::AcknowledgeEventsResponse> {
-        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let consumer = kit::validate::id(&request.consumer, "consumer")?;
         let mut cursors = Vec::with_capacity(request.cursors.len());
@@ -243,7 +242,7 @@ impl TicketingService for Api {
             cursors.push((account, cursor.after_sequence));
         }
         self.app
-            .acknowledge_events(&caller, &consumer, cursors)
+            .acknowledge_events(&consumer, cursors)
             .await?;
         Ok(Response::new(pb::AcknowledgeEventsResponse {}))
     }

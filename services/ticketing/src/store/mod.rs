@@ -4,6 +4,7 @@
 pub mod entities;
 pub mod events;
 pub mod migration;
+pub mod migration_links;
 pub mod queries;
 pub mod retention;
 
