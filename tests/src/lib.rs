@@ -17,7 +17,7 @@ use proto::{
 use tokio::{net::TcpListener, task::JoinHandle};
 use tonic::transport::Channel;
 
-pub use call::{as_service, as_user};
+pub use call::{as_service, as_service_for, as_user};
 pub use db::TestDb;
 pub use fixtures::*;
 

@@ -1,6 +1,7 @@
 //! Account isolation: a caller of account B calls every RPC and stream of
 //! both services with account A's ids and sees nothing of A — the same
-//! answers as for ids that do not exist — and A's data is unchanged.
+//! answers as for ids that do not exist, to the message and the details —
+//! and A's data is unchanged.
 
 use e2e::*;
 use proto::{inbox::v1 as ipb, ticketing::v1 as tpb};
@@ -17,6 +18,25 @@ fn snapshot(id: &str) -> tpb::ConversationSnapshot {
         version: 99,
         ..Default::default()
     }
+}
+
+/// A refusal — code, message and `google.rpc` details — with the given ids
+/// written as [`MISSING`], to compare with the refusal of an id that does
+/// not exist.
+fn answer_without_ids(status: &tonic::Status, ids: &[&str]) -> (Code, String, String) {
+    use tonic_types::StatusExt;
+    let details = status.get_error_details();
+    let info = details.error_info().map(|info| {
+        let metadata: std::collections::BTreeMap<_, _> = info.metadata.iter().collect();
+        format!("{} {} {metadata:?}", info.reason, info.domain)
+    });
+    let mut details = format!("{info:?} {:?}", details.bad_request());
+    let mut message = status.message().to_owned();
+    for id in ids {
+        message = message.replace(id, MISSING);
+        details = details.replace(id, MISSING);
+    }
+    (status.code(), message, details)
 }
 
 #[tokio::test]
@@ -65,8 +85,11 @@ async fn another_account_sees_nothing_through_any_rpc_or_stream() {
             .await;
             let missing = $call(as_user(&b, "mallory", build(MISSING, MISSING))).await;
             let (theirs, missing) = (theirs.expect_err("refused"), missing.expect_err("refused"));
-            assert_eq!(theirs.code(), missing.code(), "{theirs:?} vs {missing:?}");
-            assert_eq!(reason(&theirs), reason(&missing));
+            assert_eq!(
+                answer_without_ids(&theirs, &[&conversation.id, &ticket.id]),
+                answer_without_ids(&missing, &[]),
+                "another account's ids must be answered exactly like missing ones"
+            );
             assert!(matches!(theirs.code(), Code::NotFound), "{theirs:?}");
             1
         }};
@@ -318,22 +341,91 @@ async fn another_account_sees_nothing_through_any_rpc_or_stream() {
         .into_inner()
         .conversations;
     assert!(conversations.iter().all(|c| c.account_id == b));
-    let notify = ticketing
-        .notify_conversation_changed(as_user(
+    // The inbox reporting for B about A's conversation id: B's own facts,
+    // as for an id nobody has, and A's conversation is not touched.
+    let report = |id: &str| {
+        as_service_for(
+            "inbox",
             &b,
-            "mallory",
             tpb::NotifyConversationChangedRequest {
                 request_id: String::new(),
                 change: tpb::ConversationChange::Trashed as i32,
+                // Older than the snapshots B sends below, which win.
                 conversation: Some(tpb::ConversationSnapshot {
                     trashed: true,
-                    ..snapshot(&conversation.id)
+                    version: 1,
+                    ..snapshot(id)
                 }),
+            },
+        )
+    };
+    let theirs = ticketing
+        .notify_conversation_changed(report(&conversation.id))
+        .await
+        .expect("B's facts")
+        .into_inner();
+    let missing = ticketing
+        .notify_conversation_changed(report(MISSING))
+        .await
+        .expect("B's facts")
+        .into_inner();
+    assert_eq!(theirs, missing);
+    assert_eq!(theirs, tpb::NotifyConversationChangedResponse::default());
+
+    // R2 is per account: B's ticket for A's conversation id (which has A's
+    // ticket) is made as for an id nobody has, and names nothing of A's.
+    let mut b_tickets = Vec::new();
+    for id in [
+        conversation.id.as_str(),
+        "0193bbbb-0000-7000-8000-000000000000",
+    ] {
+        let created = ticketing
+            .create_ticket(as_user(
+                &b,
+                "mallory",
+                tpb::CreateTicketRequest {
+                    conversation: Some(snapshot(id)),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("B's ticket for that id, like for an unknown id")
+            .into_inner();
+        assert_eq!(created.conversation_ids, vec![id.to_owned()]);
+        assert_eq!(created.account_id, b);
+        b_tickets.push(created);
+    }
+    // Associating A's conversation id with B's second ticket is refused by
+    // B's own R2, naming B's first ticket and nothing of A's.
+    let status = ticketing
+        .associate_conversation(as_user(
+            &b,
+            "mallory",
+            tpb::AssociateConversationRequest {
+                ticket_id: b_tickets[1].id.clone(),
+                conversation: Some(snapshot(&conversation.id)),
+                ..Default::default()
             },
         ))
         .await
-        .expect_err("A's conversation");
-    assert_eq!(notify.code(), Code::NotFound);
+        .expect_err("already linked in B");
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert!(status.message().contains(&b_tickets[0].id), "{status:?}");
+    assert!(!status.message().contains(&ticket.id), "{status:?}");
+    // And the other way round: A's answers do not depend on B's rows.
+    let a_ticket_for_b_id = ticketing
+        .create_ticket(as_user(
+            &a,
+            "x",
+            tpb::CreateTicketRequest {
+                conversation: Some(snapshot(&b_tickets[1].conversation_ids[0])),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("A's ticket for an id B linked")
+        .into_inner();
+    assert_eq!(a_ticket_for_b_id.account_id, a);
 
     // Streams: A's cursors are refused; B's own streams carry nothing of A's.
     let foreign = ticketing

@@ -33,7 +33,10 @@ pub enum Access {
 /// The table. An RPC not listed is [`Access::Account`]: the safe default
 /// for anything a user of an account does in that account.
 const TABLE: &[(&str, Access)] = &[
-    ("/ticketing.v1.TicketingService/CreateAccount", Access::Service),
+    (
+        "/ticketing.v1.TicketingService/CreateAccount",
+        Access::Service,
+    ),
     (
         "/ticketing.v1.TicketingService/GetAccount",
         Access::AccountOrService,
@@ -155,7 +158,8 @@ mod tests {
         let service_alone = caller(None, Some("inbox"));
         let nobody = caller(None, None);
         let t = "/ticketing.v1.TicketingService/";
-        let code = |path: &str, c: &Caller| admit(path, c).map_err(|e| tonic::Status::from(e).code());
+        let code =
+            |path: &str, c: &Caller| admit(path, c).map_err(|e| tonic::Status::from(e).code());
         use tonic::Code::{PermissionDenied as Denied, Unauthenticated as NoAccount};
         for (rpc, user_may, alone_may) in [
             ("CreateTicket", Ok(()), Err(NoAccount)),
@@ -167,8 +171,16 @@ mod tests {
         ] {
             let path = format!("{t}{rpc}");
             assert_eq!(code(&path, &user), user_may, "{rpc} as a user");
-            assert_eq!(code(&path, &service_alone), alone_may, "{rpc} as a service alone");
-            assert_eq!(code(&path, &service_for_account), Ok(()), "{rpc} as a service for an account");
+            assert_eq!(
+                code(&path, &service_alone),
+                alone_may,
+                "{rpc} as a service alone"
+            );
+            assert_eq!(
+                code(&path, &service_for_account),
+                Ok(()),
+                "{rpc} as a service for an account"
+            );
             assert!(code(&path, &nobody).is_err(), "{rpc} with no identity");
         }
         let inbox = "/inbox.v1.InboxService/GetConversation";

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod nodelay;
 pub mod observe;
 pub mod paging;
+pub mod refusals;
 pub mod server;
 pub mod service;
 pub mod shutdown;

@@ -241,9 +241,7 @@ impl TicketingService for Api {
                 kit::validate::id(&cursor.account_id, &format!("cursors[{i}].account_id"))?;
             cursors.push((account, cursor.after_sequence));
         }
-        self.app
-            .acknowledge_events(&consumer, cursors)
-            .await?;
+        self.app.acknowledge_events(&consumer, cursors).await?;
         Ok(Response::new(pb::AcknowledgeEventsResponse {}))
     }
 

@@ -27,7 +27,10 @@ impl App {
         }
         let accounts: Vec<String> = cursors.iter().map(|(a, _)| a.clone()).collect();
         let heads: std::collections::HashMap<String, i64> =
-            events::heads(&self.db, Some(&accounts)).await?.into_iter().collect();
+            events::heads(&self.db, Some(&accounts))
+                .await?
+                .into_iter()
+                .collect();
         for (i, (account, sequence)) in cursors.iter().enumerate() {
             let head = heads.get(account).copied().unwrap_or(0);
             if *sequence > head {

@@ -11,8 +11,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 pub struct Migration;
 
 const TABLE: &str = "ticket_conversations";
-const COLUMNS: &str =
-    "account_id, conversation_id, ticket_id, owner_id, open, trashed, version, linked_at, cascade_id";
+const COLUMNS: &str = "account_id, conversation_id, ticket_id, owner_id, open, trashed, version, linked_at, cascade_id";
 
 fn table(name: &str, key: &[&str]) -> TableCreateStatement {
     let mut primary = Index::create();
@@ -64,7 +63,8 @@ impl MigrationTrait for Migration {
             m,
             "ticket_conversations_per_account",
             &["account_id", "conversation_id"],
-        ).await
+        )
+        .await
     }
 
     /// Fails if two accounts hold the same conversation id, which the old

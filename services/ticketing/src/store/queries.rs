@@ -184,7 +184,8 @@ pub async fn record_facts(
         Ok(row) => Ok(row),
         // Older than what is held: the held row stands, and is read.
         Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => {
-            link_of_conversation(conn, &account_id, &id).await?
+            link_of_conversation(conn, &account_id, &id)
+                .await?
                 .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {id} facts")))
         }
         Err(err) => Err(err),
