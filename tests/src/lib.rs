@@ -6,6 +6,7 @@
 pub mod call;
 pub mod db;
 pub mod fixtures;
+pub mod raw;
 
 use std::{net::SocketAddr, time::Duration};
 
