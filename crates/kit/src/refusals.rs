@@ -33,8 +33,9 @@ const TOO_LARGE: &str = "Error, decoded message length too large";
 /// The largest error (message and details) sent in headers.
 const MAX_ERROR_BYTES: usize = 4 * 1024;
 
-/// The status to send instead of `status`, if any.
-fn replacement(status: &Status) -> Option<Status> {
+/// The status to send instead of `status`, if any. Public for the fuzz
+/// targets, which check every decoding failure against it.
+pub fn replacement(status: &Status) -> Option<Status> {
     let message = status.message();
     let reason = match status.code() {
         Code::Internal if UNDECODABLE.iter().any(|m| message.starts_with(m)) => {
