@@ -6,7 +6,7 @@
 
 use e2e::TestDb;
 use sea_orm::{ConnectionTrait, Database};
-use sea_orm_migration::{MigrationName, MigratorTrait};
+use sea_orm_migration::MigratorTrait;
 use ticketing::store::migration::Migrator;
 
 const CONVERSATION: &str = "0193aaaa-0000-7000-8000-000000000001";
