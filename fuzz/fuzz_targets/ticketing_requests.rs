@@ -1,9 +1,12 @@
 //! Arbitrary bytes as every ticketing request: decoding, validation and the
-//! rule decisions on what validates must never panic or hang.
+//! rule decisions on what validates must never panic or hang, and no
+//! refusal may be INTERNAL or over 4 KiB (see answers.rs).
 #![no_main]
 
+mod answers;
+
+use answers::{check, decode};
 use libfuzzer_sys::fuzz_target;
-use prost::Message;
 use proto::ticketing::v1 as pb;
 use ticketing::{
     api::parse,
@@ -11,8 +14,8 @@ use ticketing::{
 };
 
 fuzz_target!(|bytes: &[u8]| {
-    if let Ok(request) = pb::CreateTicketRequest::decode(bytes)
-        && let Ok(input) = parse::new_ticket(request)
+    if let Some(request) = decode::<pb::CreateTicketRequest>(bytes)
+        && let Some(input) = check(parse::new_ticket(request))
     {
         let conversation = input.conversation.as_ref().map(|(facts, _)| facts.clone());
         let request = rules::CreationRequest {
@@ -22,17 +25,17 @@ fuzz_target!(|bytes: &[u8]| {
         };
         let _ = rules::plan_creation(&request, conversation.as_ref(), None, input.priority > 2);
     }
-    if let Ok(request) = pb::UpdateTicketRequest::decode(bytes) {
-        let _ = parse::ticket_update(request);
+    if let Some(request) = decode::<pb::UpdateTicketRequest>(bytes) {
+        check(parse::ticket_update(request));
     }
-    if let Ok(request) = pb::CreateAccountRequest::decode(bytes) {
-        let _ = parse::new_account(request);
+    if let Some(request) = decode::<pb::CreateAccountRequest>(bytes) {
+        check(parse::new_account(request));
     }
-    if let Ok(request) = pb::ListTicketsRequest::decode(bytes) {
-        let _ = parse::ticket_filter(&request);
+    if let Some(request) = decode::<pb::ListTicketsRequest>(bytes) {
+        check(parse::ticket_filter(&request));
     }
-    if let Ok(request) = pb::NotifyConversationChangedRequest::decode(bytes)
-        && let Ok(report) = ticketing::app::notify::report(&request)
+    if let Some(request) = decode::<pb::NotifyConversationChangedRequest>(bytes)
+        && let Some(report) = check(ticketing::app::notify::report(&request))
     {
         let _ = rules::consequence_of_report(report.change, &report.conversation, None);
         let linked = [LinkedConversation {
@@ -42,15 +45,18 @@ fuzz_target!(|bytes: &[u8]| {
         }];
         let _ = rules::stage_change_directives(report.conversation.open, !report.conversation.open, &linked);
     }
-    if let Ok(request) = pb::CreatePipelineRequest::decode(bytes)
+    if let Some(request) = decode::<pb::CreatePipelineRequest>(bytes)
         && let Some(pipeline) = &request.pipeline
     {
-        let _ = ticketing::app::check_pipeline(pipeline);
+        check(ticketing::app::check_pipeline(pipeline));
     }
-    if let Ok(request) = pb::CreatePropertyDefinitionRequest::decode(bytes)
+    if let Some(request) = decode::<pb::CreatePropertyDefinitionRequest>(bytes)
         && let Some(definition) = &request.property_definition
     {
-        let _ = ticketing::app::check_definition(definition);
+        check(ticketing::app::check_definition(definition));
     }
-    let _ = kit::paging::decode_token(&String::from_utf8_lossy(bytes), "page_token");
+    check(kit::paging::decode_token(
+        &String::from_utf8_lossy(bytes),
+        "page_token",
+    ));
 });

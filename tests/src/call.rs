@@ -20,3 +20,12 @@ pub fn as_service<T>(service: &str, message: T) -> Request<T> {
         .insert(SERVICE_HEADER, service.parse().expect("service header"));
     request
 }
+
+/// A request from an internal service acting for an account.
+pub fn as_service_for<T>(service: &str, account_id: &str, message: T) -> Request<T> {
+    let mut request = as_service(service, message);
+    request
+        .metadata_mut()
+        .insert(ACCOUNT_HEADER, account_id.parse().expect("account header"));
+    request
+}

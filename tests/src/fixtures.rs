@@ -2,21 +2,24 @@
 
 use proto::{inbox::v1 as ipb, ticketing::v1 as tpb};
 
-use crate::Stack;
+use crate::{Stack, as_service};
 
 /// Creates an account of `tier`; returns its id.
 pub async fn account(stack: &Stack, tier: tpb::Tier) -> String {
     let account = stack
         .ticketing()
         .await
-        .create_account(tonic::Request::new(tpb::CreateAccountRequest {
-            request_id: String::new(),
-            account: Some(tpb::Account {
-                name: "Acme".into(),
-                tier: tier as i32,
-                ..Default::default()
-            }),
-        }))
+        .create_account(as_service(
+            "admin",
+            tpb::CreateAccountRequest {
+                request_id: String::new(),
+                account: Some(tpb::Account {
+                    name: "Acme".into(),
+                    tier: tier as i32,
+                    ..Default::default()
+                }),
+            },
+        ))
         .await
         .expect("create account")
         .into_inner();

@@ -7,6 +7,7 @@ pub mod call;
 pub mod db;
 pub mod fixtures;
 pub mod merging;
+pub mod raw;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -18,7 +19,7 @@ use proto::{
 use tokio::{net::TcpListener, task::JoinHandle};
 use tonic::transport::Channel;
 
-pub use call::{as_service, as_user};
+pub use call::{as_service, as_service_for, as_user};
 pub use db::TestDb;
 pub use fixtures::*;
 

@@ -117,30 +117,36 @@ async fn bad_input_is_refused_naming_the_field_and_leaves_the_servers_healthy() 
 
     // ticketing
     let status = ticketing
-        .create_account(tonic::Request::new(tpb::CreateAccountRequest {
-            account: Some(tpb::Account {
-                name: "X".into(),
+        .create_account(as_service(
+            "admin",
+            tpb::CreateAccountRequest {
+                account: Some(tpb::Account {
+                    name: "X".into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }))
+            },
+        ))
         .await
         .unwrap_err();
     expect_field(status, "account.tier");
     let status = ticketing
-        .create_account(tonic::Request::new(tpb::CreateAccountRequest {
-            account: Some(tpb::Account {
-                name: "X".into(),
-                tier: 99,
+        .create_account(as_service(
+            "admin",
+            tpb::CreateAccountRequest {
+                account: Some(tpb::Account {
+                    name: "X".into(),
+                    tier: 99,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }))
+            },
+        ))
         .await
         .unwrap_err();
     expect_field(status, "account.tier");
     let status = ticketing
-        .create_account(tonic::Request::new(tpb::CreateAccountRequest::default()))
+        .create_account(as_service("admin", tpb::CreateAccountRequest::default()))
         .await
         .unwrap_err();
     expect_field(status, "account");
@@ -599,18 +605,21 @@ async fn r10_help_desk_accounts_get_tickets_in_the_help_desk_and_refuse_inbox_ma
 
     // A PROFESSIONAL account created before the cut-over keeps the inbox.
     let legacy = ticketing
-        .create_account(tonic::Request::new(tpb::CreateAccountRequest {
-            account: Some(tpb::Account {
-                name: "Legacy".into(),
-                tier: tpb::Tier::Professional as i32,
-                create_time: Some(prost_types::Timestamp {
-                    seconds: 1_700_000_000,
-                    nanos: 0,
+        .create_account(as_service(
+            "admin",
+            tpb::CreateAccountRequest {
+                account: Some(tpb::Account {
+                    name: "Legacy".into(),
+                    tier: tpb::Tier::Professional as i32,
+                    create_time: Some(prost_types::Timestamp {
+                        seconds: 1_700_000_000,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
                 }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }))
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

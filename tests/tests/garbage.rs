@@ -1,6 +1,7 @@
 //! Thousands of random, mostly invalid requests against the running
-//! services: no panic, no INTERNAL, the servers stay SERVING, and every
-//! refused call leaves the data as it was.
+//! services — typed ones, and raw bytes to any RPC of either service — no
+//! panic, no INTERNAL, errors under 4 KiB, the servers stay SERVING, and
+//! every refused call leaves the data as it was.
 
 use e2e::*;
 use proptest::{prelude::*, test_runner::TestRunner};
@@ -13,6 +14,7 @@ fn text() -> impl Strategy<Value = String> {
         Just(" ".to_owned()),
         Just("0193aaaa-0000-7000-8000-000000000000".to_owned()),
         Just("x".repeat(600)),
+        Just("y".repeat(10_000)),
         Just("💥\u{0}\u{202e}".to_owned()),
         "[a-z0-9_.@-]{1,12}",
         ".{0,40}",
@@ -35,6 +37,8 @@ enum Call {
     SetDisplayed(Vec<String>),
     WatchEvents(String, i64),
     ListHistory(String, i32),
+    /// Raw bytes as the body of the n-th RPC of both services.
+    Raw(usize, Vec<u8>),
 }
 
 fn call() -> impl Strategy<Value = Call> {
@@ -57,6 +61,11 @@ fn call() -> impl Strategy<Value = Call> {
         proptest::collection::vec(text(), 0..4).prop_map(Call::SetDisplayed),
         (text(), any::<i64>()).prop_map(|(a, s)| Call::WatchEvents(a, s)),
         (text(), number()).prop_map(|(t, p)| Call::ListHistory(t, p)),
+        (
+            any::<usize>(),
+            proptest::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(|(rpc, body)| Call::Raw(rpc, body)),
     ]
 }
 
@@ -100,6 +109,8 @@ async fn state(clients: &Clients, account: &str) -> (usize, usize, i64) {
 }
 
 struct Clients {
+    /// Every RPC of both services, with a channel to its server.
+    rpcs: Vec<(tonic::transport::Channel, raw::Rpc)>,
     inbox: ipb::inbox_service_client::InboxServiceClient<tonic::transport::Channel>,
     ticketing: tpb::ticketing_service_client::TicketingServiceClient<tonic::transport::Channel>,
 }
@@ -108,6 +119,18 @@ async fn send(clients: &Clients, account: &str, call: Call) -> Result<(), tonic:
     let mut inbox = clients.inbox.clone();
     let mut ticketing = clients.ticketing.clone();
     match call {
+        Call::Raw(n, body) => {
+            let (channel, rpc) = &clients.rpcs[n % clients.rpcs.len()];
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            for (key, value) in [
+                ("x-service", "fuzz"),
+                ("x-account-id", account),
+                ("x-user-id", "fuzz"),
+            ] {
+                metadata.insert(key, value.parse().expect("header"));
+            }
+            raw::call(channel, rpc, body, &metadata).await
+        }
         Call::CreateConversation(subject, email, body, channel) => inbox
             .create_conversation(as_user(
                 account,
@@ -266,7 +289,16 @@ fn random_requests_never_crash_leak_internals_or_half_apply() {
         let account = account(&stack, tpb::Tier::Starter).await;
         let seed = conversation(&stack, &account, "Seed", "seed@example.com").await;
         ticket_for(&stack, &account, &seed.id).await;
+        let mut rpcs = Vec::new();
+        for (service, addr) in [
+            ("ticketing.v1.TicketingService", stack.ticketing_addr),
+            ("inbox.v1.InboxService", stack.inbox_addr),
+        ] {
+            let channel = channel(addr).await;
+            rpcs.extend(raw::rpcs(service).into_iter().map(|r| (channel.clone(), r)));
+        }
         let clients = Clients {
+            rpcs,
             inbox: stack.inbox().await,
             ticketing: stack.ticketing().await,
         };
@@ -295,6 +327,11 @@ fn random_requests_never_crash_leak_internals_or_half_apply() {
                             Code::Internal | Code::Unknown | Code::Unimplemented
                         ),
                         "{call:?} → {status:?}"
+                    );
+                    prop_assert!(
+                        status.message().len() + status.details().len() < 4096,
+                        "an error over 4 KiB: {:?}",
+                        status
                     );
                     prop_assert_eq!(
                         state(&clients, &account).await,

@@ -83,14 +83,17 @@ async fn the_inbox_fails_over_between_ticketing_replicas_and_loses_nothing() {
     let mut ticketing_b =
         tpb::ticketing_service_client::TicketingServiceClient::new(channel(b).await);
     let account = ticketing_a_first
-        .create_account(tonic::Request::new(tpb::CreateAccountRequest {
-            account: Some(tpb::Account {
-                name: "Replicated".into(),
-                tier: tpb::Tier::Starter as i32,
+        .create_account(as_service(
+            "admin",
+            tpb::CreateAccountRequest {
+                account: Some(tpb::Account {
+                    name: "Replicated".into(),
+                    tier: tpb::Tier::Starter as i32,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }))
+            },
+        ))
         .await
         .expect("account")
         .into_inner()
@@ -235,14 +238,17 @@ async fn a_commit_through_one_replica_wakes_watchers_of_another_without_polling(
     let mut through_a =
         tpb::ticketing_service_client::TicketingServiceClient::new(channel(a).await);
     let account = through_a
-        .create_account(tonic::Request::new(tpb::CreateAccountRequest {
-            account: Some(tpb::Account {
-                name: "Announced".into(),
-                tier: tpb::Tier::Starter as i32,
+        .create_account(as_service(
+            "admin",
+            tpb::CreateAccountRequest {
+                account: Some(tpb::Account {
+                    name: "Announced".into(),
+                    tier: tpb::Tier::Starter as i32,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }))
+            },
+        ))
         .await
         .expect("account")
         .into_inner()

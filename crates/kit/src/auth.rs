@@ -3,7 +3,9 @@
 //! from a JWKS file — whose claims name the account (`account`) and the user
 //! (`sub`); internal services add their own token in
 //! `x-service-authorization` (claim `svc`) and may then act for an account
-//! named in `x-account-id`. Expiry and audience are always checked.
+//! named in `x-account-id`. Expiry, not-before and audience are always
+//! checked, the issuer when one is configured, each with a small leeway for
+//! clock skew; a token issued in the future is refused.
 //! Development mode trusts plain metadata and is for laptops only.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
@@ -36,7 +38,12 @@ pub struct AuthConfig {
     pub jwks_file: Option<String>,
     pub audience: String,
     pub issuer: Option<String>,
+    /// Clock skew allowed when checking `exp`, `nbf` and `iat`.
+    pub leeway: std::time::Duration,
 }
+
+/// The default clock skew allowed on token times.
+pub const DEFAULT_LEEWAY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AuthConfig {
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
@@ -63,6 +70,7 @@ impl AuthConfig {
             jwks_file: source.get("AUTH_JWKS_FILE"),
             audience: config::string_or(source, "AUTH_AUDIENCE", "inbox-ticketing"),
             issuer: source.get("AUTH_ISSUER"),
+            leeway: config::duration_or(source, "AUTH_LEEWAY", DEFAULT_LEEWAY)?,
         })
     }
 
@@ -75,6 +83,7 @@ impl AuthConfig {
             jwks_file: None,
             audience: "inbox-ticketing".into(),
             issuer: None,
+            leeway: DEFAULT_LEEWAY,
         }
     }
 }
@@ -84,6 +93,8 @@ struct Claims {
     sub: Option<String>,
     account: Option<String>,
     svc: Option<String>,
+    /// Seconds since the epoch; checked here, as jsonwebtoken does not.
+    iat: Option<u64>,
 }
 
 /// Verifies calls; cheap to clone.
@@ -93,6 +104,7 @@ pub struct Authenticator {
     keys: std::sync::Arc<Vec<(Option<String>, Algorithm, DecodingKey)>>,
     audience: String,
     issuer: Option<String>,
+    leeway_secs: u64,
 }
 
 impl Authenticator {
@@ -147,6 +159,7 @@ impl Authenticator {
             keys: std::sync::Arc::new(keys),
             audience: config.audience.clone(),
             issuer: config.issuer.clone(),
+            leeway_secs: config.leeway.as_secs(),
         })
     }
 
@@ -178,9 +191,22 @@ impl Authenticator {
         caller.service = service_name;
         caller.bearer = user.clone();
         match user_claims {
-            Some(claims) => {
-                caller.account_id = claims.account;
-                caller.user_id = claims.sub;
+            // A user token names both; a service token in `authorization`
+            // would otherwise pass as a user of no account.
+            Some(Claims {
+                account: Some(account),
+                sub: Some(user),
+                svc: None,
+                ..
+            }) => {
+                caller.account_id = Some(account);
+                caller.user_id = Some(user);
+            }
+            Some(_) => {
+                return Err(ApiError::Unauthenticated(format!(
+                    "the token in {AUTHORIZATION} must be a user token (claims account and sub, no svc); \
+                     a service token goes in {SERVICE_AUTHORIZATION}"
+                )));
             }
             // A service acting alone may name the account (and user) it
             // acts for, e.g. the inbox delivering a queued report.
@@ -208,18 +234,42 @@ impl Authenticator {
             {
                 continue;
             }
-            let mut validation = Validation::new(*algorithm);
-            validation.set_audience(&[&self.audience]);
-            validation.set_required_spec_claims(&["exp", "aud"]);
-            if let Some(issuer) = &self.issuer {
-                validation.set_issuer(&[issuer]);
-            }
-            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
-                Ok(data) => return Ok(data.claims),
+            match jsonwebtoken::decode::<Claims>(token, key, &self.validation(*algorithm)) {
+                Ok(data) => return self.issued_in_the_past(data.claims),
                 Err(err) => last = invalid(&err.to_string()),
             }
         }
         Err(last)
+    }
+
+    /// A configured issuer or audience makes its claim required: without
+    /// that, jsonwebtoken accepts a token that simply leaves it out.
+    fn validation(&self, algorithm: Algorithm) -> Validation {
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = self.leeway_secs;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_audience(&[&self.audience]);
+        let mut required = vec!["exp", "aud"];
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
+        validation
+    }
+
+    fn issued_in_the_past(&self, claims: Claims) -> Result<Claims, ApiError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        match claims.iat {
+            Some(iat) if iat > now.saturating_add(self.leeway_secs) => Err(
+                ApiError::Unauthenticated("invalid token: issued in the future (iat)".into()),
+            ),
+            _ => Ok(claims),
+        }
     }
 }
 
@@ -234,18 +284,4 @@ fn bearer(metadata: &MetadataMap, key: &str) -> Result<Option<String>, ApiError>
         .strip_prefix("Bearer ")
         .map(|token| Some(token.trim().to_owned()))
         .ok_or_else(|| ApiError::Unauthenticated(format!("{key} must be \"Bearer <token>\"")))
-}
-
-/// The interceptor that authenticates every call of a service and leaves the
-/// [`Caller`] in the request's extensions for the handlers.
-pub fn interceptor(
-    auth: Authenticator,
-) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
-    move |mut request: tonic::Request<()>| {
-        let caller = auth
-            .authenticate(request.metadata())
-            .map_err(tonic::Status::from)?;
-        request.extensions_mut().insert(caller);
-        Ok(request)
-    }
 }

@@ -8,6 +8,33 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The `ErrorInfo.domain` of every error this project returns.
 pub const ERROR_DOMAIN: &str = "support.inbox-ticketing";
 
+/// Longest quote of a caller's value in an error (bytes).
+pub const MAX_QUOTE: usize = 64;
+/// Longest error message; with the details it repeats, an error stays well
+/// under 4 KiB of trailers (clients refuse more than 16 KiB of metadata).
+pub const MAX_MESSAGE: usize = 512;
+/// Longest field name, description or ErrorInfo value in the details.
+const MAX_DETAIL: usize = 256;
+
+/// `value` cut to at most `max` bytes at a character boundary, marked with
+/// "…" when cut.
+pub fn clip(value: &str, max: usize) -> String {
+    if value.len() <= max {
+        return value.to_owned();
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &value[..end])
+}
+
+/// A caller's value as an error may quote it: debug-quoted, at most a short
+/// prefix.
+pub fn quote(value: &str) -> String {
+    format!("{:?}", clip(value, MAX_QUOTE))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{field}: {description}")]
@@ -118,14 +145,58 @@ impl From<sea_orm::DbErr> for ApiError {
 }
 
 impl From<ApiError> for Status {
+    /// Every string that may hold a caller's value is clipped here, whatever
+    /// the site that built the error quoted.
     fn from(err: ApiError) -> Status {
         let info = |reason: &str, meta: Vec<(String, String)>| {
             ErrorDetails::with_error_info(
                 reason,
                 ERROR_DOMAIN,
                 meta.into_iter()
+                    .map(|(key, value)| (key, clip(&value, MAX_DETAIL)))
                     .collect::<std::collections::HashMap<_, _>>(),
             )
+        };
+        let err = match err {
+            ApiError::InvalidArgument { field, description } => ApiError::InvalidArgument {
+                field: clip(&field, MAX_DETAIL),
+                description: clip(&description, MAX_DETAIL),
+            },
+            ApiError::NotFound { kind, id } => ApiError::NotFound {
+                kind,
+                id: clip(&id, MAX_QUOTE),
+            },
+            ApiError::AlreadyExists {
+                reason,
+                message,
+                existing_id,
+            } => ApiError::AlreadyExists {
+                reason,
+                message: clip(&message, MAX_MESSAGE),
+                existing_id: clip(&existing_id, MAX_QUOTE),
+            },
+            ApiError::FailedPrecondition { reason, message } => ApiError::FailedPrecondition {
+                reason,
+                message: clip(&message, MAX_MESSAGE),
+            },
+            ApiError::Aborted { reason, message } => ApiError::Aborted {
+                reason,
+                message: clip(&message, MAX_MESSAGE),
+            },
+            ApiError::OutOfRange {
+                reason,
+                message,
+                metadata,
+            } => ApiError::OutOfRange {
+                reason,
+                message: clip(&message, MAX_MESSAGE),
+                metadata,
+            },
+            ApiError::Unauthenticated(m) => ApiError::Unauthenticated(clip(&m, MAX_MESSAGE)),
+            ApiError::PermissionDenied(m) => ApiError::PermissionDenied(clip(&m, MAX_MESSAGE)),
+            ApiError::Unavailable(m) => ApiError::Unavailable(clip(&m, MAX_MESSAGE)),
+            ApiError::Unimplemented(m) => ApiError::Unimplemented(clip(&m, MAX_MESSAGE)),
+            other => other,
         };
         match err {
             ApiError::InvalidArgument { field, description } => {
@@ -186,7 +257,17 @@ impl From<ApiError> for Status {
                 )
             }
             ApiError::Unimplemented(message) => Status::unimplemented(message),
-            ApiError::Upstream(status) => *status,
+            // Another service's answer is passed on as it came unless it
+            // is too large to stay under the bound; then without details.
+            ApiError::Upstream(status) => {
+                if status.message().len() <= MAX_MESSAGE
+                    && status.details().len() <= 4 * MAX_MESSAGE
+                {
+                    *status
+                } else {
+                    Status::new(status.code(), clip(status.message(), MAX_MESSAGE))
+                }
+            }
             ApiError::Internal(cause) => {
                 // The cause may hold SQL or paths: log it with an id the
                 // caller can quote, and send only the id.
@@ -199,5 +280,48 @@ impl From<ApiError> for Status {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of an error on the wire: its message and its details.
+    fn size(status: &Status) -> usize {
+        status.message().len() + status.details().len()
+    }
+
+    #[test]
+    fn an_error_quoting_a_huge_caller_value_stays_under_4_kib() {
+        let huge = "p".repeat(10_000);
+        let errors = [
+            ApiError::invalid(
+                format!("update_mask.paths[{huge}]"),
+                format!("{huge} is bad"),
+            ),
+            ApiError::not_found("ticket", huge.clone()),
+            ApiError::AlreadyExists {
+                reason: "X",
+                message: huge.clone(),
+                existing_id: huge.clone(),
+            },
+            ApiError::precondition("X", huge.clone()),
+            ApiError::OutOfRange {
+                reason: "X",
+                message: huge.clone(),
+                metadata: vec![("k".into(), huge.clone())],
+            },
+            ApiError::PermissionDenied(huge.clone()),
+            ApiError::Upstream(Box::new(Status::invalid_argument(huge.clone()))),
+        ];
+        for err in errors {
+            let status = Status::from(err);
+            assert!(size(&status) < 4096, "{} bytes", size(&status));
+        }
+        assert_eq!(quote("ab"), "\"ab\"");
+        assert!(quote(&huge).len() < MAX_QUOTE + 8);
+        // Cut at a character boundary.
+        assert_eq!(clip("ééé", 3), "é…");
     }
 }

@@ -82,7 +82,8 @@ impl Caller {
         self.service.is_some()
     }
 
-    /// The caller that the authentication interceptor put on the request.
+    /// The caller that authentication (`kit::access::Guarded`) put on the
+    /// request.
     pub fn of<T>(request: &tonic::Request<T>) -> Result<Self, ApiError> {
         request
             .extensions()

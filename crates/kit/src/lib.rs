@@ -2,6 +2,7 @@
 //! server builder and its lifecycle, the error model, database access,
 //! caller identity and request idempotency.
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -13,6 +14,7 @@ pub mod nodelay;
 pub mod observe;
 pub mod paging;
 pub mod readiness;
+pub mod refusals;
 pub mod server;
 pub mod service;
 pub mod shutdown;

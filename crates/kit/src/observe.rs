@@ -190,7 +190,9 @@ pub fn observe_pool(service: &'static str, db: sea_orm::DatabaseConnection) {
 /// Load shedding: at most `limit` calls run at once across all connections;
 /// a call beyond that is refused at once with RESOURCE_EXHAUSTED instead of
 /// joining an ever-growing queue. Streams are limited separately (their
-/// lifetime outlasts the call), see `kit::stream`.
+/// lifetime outlasts the call), see `kit::stream`. Health checks and
+/// reflection are never refused: they cost next to nothing, and a probe
+/// refused under load would get a busy but healthy pod restarted.
 #[derive(Clone)]
 pub struct AdmissionLayer {
     permits: std::sync::Arc<tokio::sync::Semaphore>,
@@ -237,6 +239,9 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        if bypasses_admission(request.uri().path()) {
+            return Box::pin(self.inner.call(request));
+        }
         match self.permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let response = self.inner.call(request);
@@ -254,4 +259,11 @@ where
             }),
         }
     }
+}
+
+/// Paths served whatever the load: `grpc.health.v1` and server reflection.
+fn bypasses_admission(path: &str) -> bool {
+    ["/grpc.health.v1.Health/", "/grpc.reflection."]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
 }

@@ -173,6 +173,10 @@ pub async fn serve(
         // Outermost, so the duration and status of every call are counted,
         // refusals by the limits included.
         .layer(crate::observe::RpcMetricsLayer::new(service_name))
+        // Then tonic's refusals of undecodable or oversized bodies become
+        // the caller's errors (INVALID_ARGUMENT, RESOURCE_EXHAUSTED), and
+        // are counted as such.
+        .layer(crate::refusals::RefusalsLayer)
         // Then shed load beyond the global limit, before any work is done.
         .layer(crate::observe::AdmissionLayer::new(
             limits.max_concurrent_calls,

@@ -100,13 +100,14 @@ pub async fn run(
         app.changes.clone(),
         draining.clone(),
     ));
-    // Every call is authenticated before a handler sees it; health and
-    // reflection stay open for probes and grpcurl.
-    let service = tonic::service::interceptor::InterceptedService::new(
+    // Every call is authenticated and checked against the role table
+    // (kit::access) before a handler sees it; health and reflection stay
+    // open for probes and grpcurl.
+    let service = kit::access::Guarded::new(
         InboxServiceServer::new(api::Api::new(app, draining.clone()))
             .max_decoding_message_size(kit::server::MAX_MESSAGE_SIZE)
             .max_encoding_message_size(kit::server::MAX_MESSAGE_SIZE),
-        kit::auth::interceptor(auth),
+        auth,
     );
     health.serving().await;
     tracing::info!(

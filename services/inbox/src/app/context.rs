@@ -108,7 +108,10 @@ impl App {
                 .find(|(n, _)| n == name)
                 .map(|(_, label)| label.clone())
                 .ok_or_else(|| {
-                    ApiError::invalid(&field, format!("no ticket property named {name:?}"))
+                    ApiError::invalid(
+                        &field,
+                        format!("no ticket property named {}", kit::error::quote(name)),
+                    )
                 })?;
             if !seen.insert(name.clone()) {
                 return Err(ApiError::invalid(field, "is repeated"));

@@ -53,16 +53,6 @@ pub async fn find_conversation(
         .await
 }
 
-/// For applying ticketing's directives, which name conversations by id.
-pub async fn find_conversation_any_account(
-    conn: &impl ConnectionTrait,
-    id: &str,
-) -> Result<Option<conversation::Model>, DbErr> {
-    conversation::Entity::find_by_id(id.to_owned())
-        .one(conn)
-        .await
-}
-
 pub async fn insert_conversation(
     conn: &impl ConnectionTrait,
     row: conversation::Model,

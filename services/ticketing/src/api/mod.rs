@@ -263,7 +263,6 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::AcknowledgeEventsRequest>,
     ) -> Reply<pb::AcknowledgeEventsResponse> {
-        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let consumer = kit::validate::id(&request.consumer, "consumer")?;
         let mut cursors = Vec::with_capacity(request.cursors.len());
@@ -272,9 +271,7 @@ impl TicketingService for Api {
                 kit::validate::id(&cursor.account_id, &format!("cursors[{i}].account_id"))?;
             cursors.push((account, cursor.after_sequence));
         }
-        self.app
-            .acknowledge_events(&caller, &consumer, cursors)
-            .await?;
+        self.app.acknowledge_events(&consumer, cursors).await?;
         Ok(Response::new(pb::AcknowledgeEventsResponse {}))
     }
 

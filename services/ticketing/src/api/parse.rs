@@ -153,7 +153,7 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
                 if !crate::domain::properties::is_valid_name(name) {
                     return Err(ApiError::invalid(
                         format!("update_mask.paths[{i}]"),
-                        format!("{name:?} is not a property name"),
+                        format!("{} is not a property name", kit::error::quote(name)),
                     ));
                 }
                 TicketField::Property(name.to_owned())
@@ -161,7 +161,10 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
             other => {
                 return Err(ApiError::invalid(
                     format!("update_mask.paths[{i}]"),
-                    format!("{other:?} is not an updatable ticket field"),
+                    format!(
+                        "{} is not an updatable ticket field",
+                        kit::error::quote(other)
+                    ),
                 ));
             }
         };

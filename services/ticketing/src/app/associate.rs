@@ -82,8 +82,8 @@ impl App {
         rules::check_association(&facts, held.ticket_id.as_deref(), &ticket_facts)
             .map_err(rule_error)?;
         let now = kit::time::now_micros();
-        if !queries::link_to_ticket(&txn, &facts.id, &current.id, now).await? {
-            let winner = queries::link_of_conversation(&txn, &facts.id)
+        if !queries::link_to_ticket(&txn, account_id, &facts.id, &current.id, now).await? {
+            let winner = queries::link_of_conversation(&txn, account_id, &facts.id)
                 .await?
                 .and_then(|l| l.ticket_id)
                 .unwrap_or_default();

@@ -70,10 +70,7 @@ impl App {
             return Ok(Some(answer));
         }
         let conversation_id = &report.conversation.id;
-        let before = queries::link_of_conversation(&txn, conversation_id).await?;
-        if before.as_ref().is_some_and(|b| b.account_id != account_id) {
-            return Err(ApiError::not_found("conversation", conversation_id).into());
-        }
+        let before = queries::link_of_conversation(&txn, account_id, conversation_id).await?;
         let stale = before.as_ref().is_some_and(|b| b.version >= report.version);
         // Lock the ticket before the facts row, in the order every other
         // writer takes them (ticket, then conversation rows).

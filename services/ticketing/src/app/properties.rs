@@ -200,7 +200,10 @@ impl App {
         for (name, value) in &values {
             let field = format!("ticket.properties[{name}]");
             let definition = definitions.get(name).ok_or_else(|| {
-                ApiError::invalid(&field, format!("no custom property named {name:?}"))
+                ApiError::invalid(
+                    &field,
+                    format!("no custom property named {}", kit::error::quote(name)),
+                )
             })?;
             let kind = convert::property_kind(definition)
                 .ok_or_else(|| ApiError::internal(format!("property {name} has no type")))?;

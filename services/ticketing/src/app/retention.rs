@@ -1,6 +1,6 @@
 //! Acknowledgements from durable consumers and pruning of the event log.
 
-use kit::{ApiError, identity::Caller};
+use kit::ApiError;
 
 use super::App;
 use sea_orm::{EntityTrait, PaginatorTrait};
@@ -8,23 +8,42 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use crate::store::{event, events, retention};
 
 impl App {
+    /// Records how far a durable consumer applied each account's events.
+    /// Only internal services get here (kit::access). A cursor beyond the
+    /// account's head would let pruning pass events not yet written, so it is
+    /// OUT_OF_RANGE, as is one for an account that has no log.
     pub async fn acknowledge_events(
         &self,
-        caller: &Caller,
         consumer: &str,
         cursors: Vec<(String, i64)>,
     ) -> Result<(), ApiError> {
-        for (i, (account, sequence)) in cursors.iter().enumerate() {
+        for (i, (_, sequence)) in cursors.iter().enumerate() {
             if *sequence < 0 {
                 return Err(ApiError::invalid(
                     format!("cursors[{i}].after_sequence"),
                     "must not be negative",
                 ));
             }
-            if !caller.is_service() && !super::same_account(caller, account) {
-                return Err(ApiError::PermissionDenied(format!(
-                    "cursors[{i}]: not your account"
-                )));
+        }
+        let accounts: Vec<String> = cursors.iter().map(|(a, _)| a.clone()).collect();
+        let heads: std::collections::HashMap<String, i64> =
+            events::heads(&self.db, Some(&accounts))
+                .await?
+                .into_iter()
+                .collect();
+        for (i, (account, sequence)) in cursors.iter().enumerate() {
+            let head = heads.get(account).copied().unwrap_or(0);
+            if *sequence > head {
+                return Err(ApiError::OutOfRange {
+                    reason: "CURSOR_AHEAD_OF_HEAD",
+                    message: format!(
+                        "cursors[{i}].after_sequence {sequence} is beyond the account's last event {head}"
+                    ),
+                    metadata: vec![
+                        ("field".into(), format!("cursors[{i}].after_sequence")),
+                        ("head".into(), head.to_string()),
+                    ],
+                });
             }
         }
         retention::acknowledge(&self.db, consumer, &cursors).await?;

@@ -257,10 +257,10 @@ impl App {
         queries::insert_ticket(&txn, row.clone()).await?;
         if let Some(conversation) = &conversation
             && !linked_on_insert
-            && !queries::link_to_ticket(&txn, &conversation.id, &row.id, now).await?
+            && !queries::link_to_ticket(&txn, account_id, &conversation.id, &row.id, now).await?
         {
             // A concurrent create linked it first; its commit is visible now.
-            let winner = queries::link_of_conversation(&txn, &conversation.id)
+            let winner = queries::link_of_conversation(&txn, account_id, &conversation.id)
                 .await?
                 .and_then(|l| l.ticket_id)
                 .unwrap_or_default();

@@ -43,7 +43,7 @@ impl App {
         let links = queries::links_of(txn, &current.id).await?;
         let directives = rules::trash_directives(&linked(&links));
         let members: Vec<String> = links.iter().map(|l| l.conversation_id.clone()).collect();
-        queries::set_trashed(txn, &members, Some(&cascade_id)).await?;
+        queries::set_trashed(txn, &current.account_id, &members, Some(&cascade_id)).await?;
         let links = queries::links_of(txn, &current.id).await?;
         let answer = convert::ticket_to_proto(&next, &self.stage_of(txn, &next).await?, &links);
         let trashed =
@@ -84,7 +84,7 @@ impl App {
             .filter(|l| l.cascade_id.as_deref() == Some(cascade_id.as_str()))
             .map(|l| l.conversation_id)
             .collect();
-        queries::set_trashed(txn, &members, None).await?;
+        queries::set_trashed(txn, &current.account_id, &members, None).await?;
         let links = queries::links_of(txn, &current.id).await?;
         let answer = convert::ticket_to_proto(&next, &self.stage_of(txn, &next).await?, &links);
         let restored =

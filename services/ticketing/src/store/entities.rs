@@ -115,9 +115,12 @@ pub mod ticket_conversation {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "ticket_conversations")]
     pub struct Model {
+        /// Keyed per account (migration_links): conversation ids come from
+        /// callers, and one account's must never collide with another's.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
         #[sea_orm(primary_key, auto_increment = false)]
         pub conversation_id: String,
-        pub account_id: String,
         pub ticket_id: Option<String>,
         pub owner_id: Option<String>,
         pub open: bool,

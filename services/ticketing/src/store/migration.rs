@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(Initial),
             Box::new(kit::idempotency::migration::Migration),
+            Box::new(super::migration_links::Migration),
             Box::new(super::migration_merge::Migration),
             Box::new(super::migration_owner_order::Migration),
         ]

@@ -7,6 +7,7 @@ pub mod merges;
 pub mod migration;
 mod migration_merge;
 mod migration_owner_order;
+pub mod migration_links;
 pub mod queries;
 pub mod retention;
 

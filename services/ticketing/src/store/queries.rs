@@ -147,13 +147,15 @@ pub async fn links_of(
         .await
 }
 
-/// What ticketing knows of a conversation, whichever account asks:
-/// conversation ids are global, and R2 must hold across them.
+/// What ticketing knows of one of an account's conversations. Keyed per
+/// account: another account's row for the same id is never read, so no
+/// answer to one account depends on another's (docs/security.md).
 pub async fn link_of_conversation(
     conn: &impl ConnectionTrait,
+    account_id: &str,
     conversation_id: &str,
 ) -> Result<Option<ticket_conversation::Model>, DbErr> {
-    ticket_conversation::Entity::find_by_id(conversation_id.to_owned())
+    ticket_conversation::Entity::find_by_id((account_id.to_owned(), conversation_id.to_owned()))
         .one(conn)
         .await
 }
@@ -166,12 +168,12 @@ pub async fn record_facts(
     facts: ticket_conversation::Model,
 ) -> Result<ticket_conversation::Model, DbErr> {
     use ticket_conversation::Column as C;
-    let id = facts.conversation_id.clone();
+    let (account_id, id) = (facts.account_id.clone(), facts.conversation_id.clone());
     let newer = Expr::col((ticket_conversation::Entity, C::Version))
         .lt(Expr::col((Alias::new("excluded"), C::Version)));
     let written = ticket_conversation::Entity::insert(facts.into_active_model())
         .on_conflict(
-            OnConflict::column(C::ConversationId)
+            OnConflict::columns([C::AccountId, C::ConversationId])
                 .update_columns([C::OwnerId, C::Open, C::Trashed, C::Version])
                 .action_and_where(newer)
                 .to_owned(),
@@ -181,9 +183,11 @@ pub async fn record_facts(
     match written {
         Ok(row) => Ok(row),
         // Older than what is held: the held row stands, and is read.
-        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => link_of_conversation(conn, &id)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {id} facts"))),
+        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => {
+            link_of_conversation(conn, &account_id, &id)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {id} facts")))
+        }
         Err(err) => Err(err),
     }
 }
@@ -193,6 +197,7 @@ pub async fn record_facts(
 /// set, so exactly one ticket wins.
 pub async fn link_to_ticket(
     conn: &impl ConnectionTrait,
+    account_id: &str,
     conversation_id: &str,
     ticket_id: &str,
     now: i64,
@@ -201,6 +206,7 @@ pub async fn link_to_ticket(
     let result = ticket_conversation::Entity::update_many()
         .col_expr(C::TicketId, Some(ticket_id.to_owned()).into())
         .col_expr(C::LinkedAt, Some(now).into())
+        .filter(C::AccountId.eq(account_id))
         .filter(C::ConversationId.eq(conversation_id))
         .filter(C::TicketId.is_null())
         .exec(conn)
@@ -212,6 +218,7 @@ pub async fn link_to_ticket(
 /// ticketing directed; the inbox's version of the facts is kept.
 pub async fn set_trashed(
     conn: &impl ConnectionTrait,
+    account_id: &str,
     conversation_ids: &[String],
     cascade_id: Option<&str>,
 ) -> Result<(), DbErr> {
@@ -219,6 +226,7 @@ pub async fn set_trashed(
     ticket_conversation::Entity::update_many()
         .col_expr(C::Trashed, cascade_id.is_some().into())
         .col_expr(C::CascadeId, cascade_id.map(str::to_owned).into())
+        .filter(C::AccountId.eq(account_id))
         .filter(C::ConversationId.is_in(conversation_ids.iter().cloned()))
         .exec(conn)
         .await?;
@@ -289,9 +297,8 @@ pub async fn list_tickets(
         None => {}
     }
     if let Some(conversation_id) = &filter.conversation_id {
-        let ticket_id = link_of_conversation(conn, conversation_id)
+        let ticket_id = link_of_conversation(conn, account_id, conversation_id)
             .await?
-            .filter(|link| link.account_id == account_id)
             .and_then(|link| link.ticket_id);
         match ticket_id {
             Some(id) => query = query.filter(C::Id.eq(id)),

@@ -233,7 +233,7 @@ pub async fn create_ticket(
         &tx,
         "INSERT INTO ticket_conversations (conversation_id, account_id, ticket_id, owner_id, open, \
          trashed, version, linked_at, cascade_id) VALUES ($1, $2, $3, NULL, true, false, 1, $4, NULL) \
-         ON CONFLICT (conversation_id) DO UPDATE SET ticket_id = excluded.ticket_id \
+         ON CONFLICT (account_id, conversation_id) DO UPDATE SET ticket_id = excluded.ticket_id \
          WHERE ticket_conversations.ticket_id IS NULL",
         vec![
             conversation_id.into(),
@@ -423,8 +423,13 @@ pub async fn assign(
     exec(
         &tx,
         "UPDATE ticket_conversations SET owner_id = $1, version = $2 \
-         WHERE conversation_id = $3 AND version < $2",
-        vec![owner.into(), version.into(), conversation_id.into()],
+         WHERE account_id = $4 AND conversation_id = $3 AND version < $2",
+        vec![
+            owner.into(),
+            version.into(),
+            conversation_id.into(),
+            account.into(),
+        ],
     )
     .await?;
     exec(
