@@ -20,15 +20,20 @@ use opentelemetry_proto::tonic::{
             trace_service_server::{TraceService, TraceServiceServer},
         },
     },
-    trace::v1::Span,
+    common::v1::any_value::Value,
+    metrics::v1::metric::Data,
+    trace::v1::{Span, span::SpanKind, status::StatusCode},
 };
 use proto::ticketing::v1 as tpb;
 use tonic::{Request, Response, Status};
 
+/// A metric received: name, the kind of its data, unit.
+type Received = (String, &'static str, String);
+
 #[derive(Clone, Default)]
 struct Collector {
     spans: Arc<Mutex<Vec<Span>>>,
-    metrics: Arc<Mutex<Vec<String>>>,
+    metrics: Arc<Mutex<Vec<Received>>>,
 }
 
 #[tonic::async_trait]
@@ -60,7 +65,17 @@ impl MetricsService for Collector {
             .into_iter()
             .flat_map(|r| r.scope_metrics)
             .flat_map(|s| s.metrics)
-            .map(|m| m.name);
+            .map(|m| {
+                let kind = match m.data {
+                    Some(Data::Gauge(_)) => "gauge",
+                    Some(Data::Sum(sum)) if sum.is_monotonic => "counter",
+                    Some(Data::Sum(_)) => "updowncounter",
+                    Some(Data::Histogram(_)) => "histogram",
+                    Some(_) => "other",
+                    None => "none",
+                };
+                (m.name, kind, m.unit)
+            });
         self.metrics.lock().expect("metrics").extend(names);
         Ok(Response::new(ExportMetricsServiceResponse::default()))
     }
@@ -98,6 +113,80 @@ fn span<'a>(spans: &'a [Span], trace_id: &str, name: &str) -> Option<&'a Span> {
         .find(|s| hex(&s.trace_id) == trace_id && s.name == name)
 }
 
+/// The child named `name` of `parent`, in `parent`'s trace.
+fn child<'a>(spans: &'a [Span], parent: &Span, name: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| {
+            s.trace_id == parent.trace_id && s.parent_span_id == parent.span_id && s.name == name
+        })
+        .unwrap_or_else(|| {
+            let names: Vec<(&str, String)> = spans
+                .iter()
+                .filter(|s| s.trace_id == parent.trace_id)
+                .map(|s| (s.name.as_str(), hex(&s.parent_span_id)))
+                .collect();
+            panic!("no span {name} under {} in {names:?}", parent.name)
+        })
+}
+
+fn attribute(span: &Span, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|a| a.key == key)
+        .and_then(|a| a.value.clone())
+        .and_then(|v| v.value)
+}
+
+fn text(value: &str) -> Option<Value> {
+    Some(Value::StringValue(value.to_owned()))
+}
+
+/// SPEC §6 and OpenTelemetry's RPC conventions: names, kind, attributes and
+/// a status that is an error only for the server's own faults.
+fn assert_rpc(span: &Span, kind: SpanKind, service: &str, method: &str, code: i64) {
+    assert_eq!(span.kind, kind as i32, "{}", span.name);
+    assert_eq!(attribute(span, "rpc.system"), text("grpc"));
+    assert_eq!(attribute(span, "rpc.service"), text(service));
+    assert_eq!(attribute(span, "rpc.method"), text(method));
+    assert_eq!(
+        attribute(span, "rpc.grpc.status_code"),
+        Some(Value::IntValue(code)),
+        "{}",
+        span.name
+    );
+    assert_ne!(
+        span.status.as_ref().map(|s| s.code),
+        Some(StatusCode::Error as i32),
+        "{} is not a server fault",
+        span.name
+    );
+}
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().expect("logs").clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every log line is JSON"))
+            .collect()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_trace_runs_through_both_services_and_the_event_log() {
     let collector = Collector::default();
@@ -107,8 +196,13 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"));
         std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100");
         std::env::set_var("OTEL_METRIC_EXPORT_INTERVAL", "300");
+        std::env::set_var("LOG_FORMAT", "json");
     }
-    let telemetry = kit::telemetry::init("e2e").expect("telemetry");
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let telemetry =
+        kit::telemetry::init_with_writer("e2e", move || writer.clone()).expect("telemetry");
+    // Health is asked until both services serve: probes make no trace.
     let stack = Stack::start().await;
     let account = account(&stack, tpb::Tier::Starter).await;
     let conversation = conversation(&stack, &account, "Traced", "t@example.com").await;
@@ -145,25 +239,48 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         .expect("close");
     conversation_becomes(&stack, &account, &conversation.id, "closed", is_closed).await;
 
-    let spans = eventually("the spans of both actions", || {
+    // Action 3: a caller's mistake (NOT_FOUND) is no error of the server's.
+    let missing_trace = "6af92f3577b34da6a3ce929d0e0e4738";
+    let missing = stack
+        .ticketing()
+        .await
+        .get_ticket(with_traceparent(
+            as_user(
+                &account,
+                "x",
+                tpb::GetTicketRequest {
+                    id: "no-such-ticket".into(),
+                },
+            ),
+            missing_trace,
+            caller_span,
+        ))
+        .await
+        .expect_err("unknown ticket");
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let spans = eventually("the spans of the three actions", || {
         let collector = collector.clone();
         async move {
             let spans = collector.spans.lock().expect("spans").clone();
-            let complete = span(
-                &spans,
-                create_trace,
-                "/ticketing.v1.TicketingService/CreateTicket",
-            )
-            .is_some()
-                && span(&spans, close_trace, "apply_event").is_some();
+            let complete = span(&spans, create_trace, "apply_event").is_some()
+                && span(&spans, close_trace, "apply_event").is_some()
+                && span(
+                    &spans,
+                    missing_trace,
+                    "ticketing.v1.TicketingService/GetTicket",
+                )
+                .is_some();
             complete.then_some(spans)
         }
     })
     .await;
+
+    // caller → inbox → client → ticketing → append → delivery → apply
     let inbox_rpc = span(
         &spans,
         create_trace,
-        "/inbox.v1.InboxService/CreateTicketForConversation",
+        "inbox.v1.InboxService/CreateTicketForConversation",
     )
     .expect("inbox span");
     assert_eq!(
@@ -171,44 +288,129 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         caller_span,
         "the inbox continues the caller's trace"
     );
-    let ticketing_rpc = span(
-        &spans,
-        create_trace,
-        "/ticketing.v1.TicketingService/CreateTicket",
-    )
-    .expect("ticketing span");
-    assert_eq!(
-        ticketing_rpc.parent_span_id, inbox_rpc.span_id,
-        "ticketing's span is a child of the inbox's"
+    assert_rpc(
+        inbox_rpc,
+        SpanKind::Server,
+        "inbox.v1.InboxService",
+        "CreateTicketForConversation",
+        0,
     );
+    let client = child(
+        &spans,
+        inbox_rpc,
+        "ticketing.v1.TicketingService/CreateTicket",
+    );
+    assert_rpc(
+        client,
+        SpanKind::Client,
+        "ticketing.v1.TicketingService",
+        "CreateTicket",
+        0,
+    );
+    let ticketing_rpc = child(&spans, client, "ticketing.v1.TicketingService/CreateTicket");
+    assert_rpc(
+        ticketing_rpc,
+        SpanKind::Server,
+        "ticketing.v1.TicketingService",
+        "CreateTicket",
+        0,
+    );
+    let append = child(&spans, ticketing_rpc, "append events");
+    assert_eq!(attribute(append, "account_id"), text(&account));
+    assert!(
+        matches!(attribute(append, "first_sequence"), Some(Value::IntValue(n)) if n > 0),
+        "the append names its sequences"
+    );
+    let delivery = child(&spans, append, "deliver events");
+    child(&spans, delivery, "apply_event");
+
+    // caller → ticketing → append → delivery → apply
     let update = span(
         &spans,
         close_trace,
-        "/ticketing.v1.TicketingService/UpdateTicket",
+        "ticketing.v1.TicketingService/UpdateTicket",
     )
     .expect("update span");
-    let applied = spans
-        .iter()
-        .filter(|s| hex(&s.trace_id) == close_trace && s.name == "apply_event")
-        .collect::<Vec<_>>();
-    assert!(!applied.is_empty());
-    assert!(
-        applied.iter().all(|s| s.parent_span_id == update.span_id),
-        "the inbox applies the events inside the trace of the call that caused them"
+    assert_eq!(hex(&update.parent_span_id), caller_span);
+    assert_rpc(
+        update,
+        SpanKind::Server,
+        "ticketing.v1.TicketingService",
+        "UpdateTicket",
+        0,
+    );
+    let append = child(&spans, update, "append events");
+    let delivery = child(&spans, append, "deliver events");
+    child(&spans, delivery, "apply_event");
+
+    let get = span(
+        &spans,
+        missing_trace,
+        "ticketing.v1.TicketingService/GetTicket",
+    )
+    .expect("get span");
+    assert_rpc(
+        get,
+        SpanKind::Server,
+        "ticketing.v1.TicketingService",
+        "GetTicket",
+        tonic::Code::NotFound as i64,
     );
 
+    // Probes, reflection and the periodic acknowledgements start no trace.
+    let noise: Vec<&str> = spans
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| kit::telemetry::is_quiet(name))
+        .collect();
+    assert!(noise.is_empty(), "{noise:?}");
+
+    // SPEC §6: a JSON log line leads to its trace.
+    let created = logs
+        .lines()
+        .into_iter()
+        .find(|line| line["fields"]["message"] == "ticket created")
+        .expect("the ticket's log line");
+    assert_eq!(created["trace_id"], create_trace, "{created}");
+    assert_eq!(created["span_id"], hex(&ticketing_rpc.span_id), "{created}");
+
+    let wanted = [
+        ("rpc.server.call.duration", "histogram", "s"),
+        ("rpc.server.active_streams", "updowncounter", "{stream}"),
+        (
+            "db.client.connection.count",
+            "updowncounter",
+            "{connection}",
+        ),
+        ("ticketing.events.appended", "counter", "{event}"),
+        ("ticketing.events.delivery.latency", "histogram", "s"),
+        ("inbox.events.apply.latency", "histogram", "s"),
+        ("inbox.consumer.lag", "gauge", "{event}"),
+        ("inbox.consumer.lag_time", "gauge", "s"),
+        ("inbox.consumer.lease.held", "gauge", ""),
+    ];
     let metrics = eventually("metrics", || {
         let collector = collector.clone();
         async move {
-            let names = collector.metrics.lock().expect("metrics").clone();
-            let complete = ["rpc.server.duration", "db.pool.connections"]
+            let received = collector.metrics.lock().expect("metrics").clone();
+            let complete = wanted
                 .iter()
-                .all(|wanted| names.iter().any(|n| n == wanted));
-            complete.then_some(names)
+                .all(|(name, _, _)| received.iter().any(|(n, _, _)| n == name));
+            complete.then_some(received)
         }
     })
     .await;
-    assert!(metrics.iter().any(|n| n == "rpc.server.duration"));
+    for (name, kind, unit) in wanted {
+        let (_, received_kind, received_unit) = metrics
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .expect("received");
+        assert_eq!(
+            (*received_kind, received_unit.as_str()),
+            (kind, unit),
+            "{name}"
+        );
+    }
     stack.stop().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(telemetry);

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod client_trace;
 pub mod config;
 pub mod db;
 pub mod error;

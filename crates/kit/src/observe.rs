@@ -48,11 +48,28 @@ impl Extractor for MapCarrier<'_> {
     }
 }
 
-/// The span of one incoming call, child of the caller's W3C trace context.
+/// `package.Service` and `Method` of a gRPC path (`/package.Service/Method`).
+pub fn rpc_names(path: &str) -> (&str, &str) {
+    path.trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""))
+}
+
+/// The span of one incoming call, child of the caller's W3C trace context,
+/// named and described by OpenTelemetry's RPC conventions; its status code
+/// is recorded when the response comes ([`RpcMetrics`]).
 pub fn server_span(request: &http::Request<()>) -> tracing::Span {
-    let path = request.uri().path();
-    let span =
-        tracing::info_span!("rpc", otel.name = %path, otel.kind = "server", rpc.system = "grpc");
+    let (service, method) = rpc_names(request.uri().path());
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = %format_args!("{service}/{method}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        rpc.grpc.status_code = tracing::field::Empty,
+    );
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
         p.extract(&HeaderExtractor(request.headers()))
     });
@@ -60,9 +77,47 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
     span
 }
 
+/// Codes that mean the server failed, as the RPC conventions list them for
+/// server spans; the others (NOT_FOUND, INVALID_ARGUMENT, ...) are the
+/// caller's and leave the span's status unset.
+pub fn is_server_fault(code: i64) -> bool {
+    use tonic::Code;
+    [
+        Code::Unknown,
+        Code::DeadlineExceeded,
+        Code::Unimplemented,
+        Code::Internal,
+        Code::Unavailable,
+        Code::DataLoss,
+    ]
+    .iter()
+    .any(|c| *c as i64 == code)
+}
+
+/// The gRPC status of a response whose headers came: errors are
+/// trailers-only responses, so their status is a header; a response
+/// without one is a success whose status follows in the trailers.
+pub fn grpc_status<B>(response: &http::Response<B>) -> i64 {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Records the call's outcome on `span` (declared with the fields of
+/// [`server_span`]); `fault` says which codes make the span an error.
+pub fn record_status(span: &tracing::Span, code: i64, fault: fn(i64) -> bool) {
+    span.record("rpc.grpc.status_code", code);
+    if fault(code) {
+        span.record("otel.status_code", "error");
+    }
+}
+
 /// A span continuing the trace recorded in `trace_context` (an event's).
 pub fn span_from(name: &'static str, trace_context: &BTreeMap<String, String>) -> tracing::Span {
-    let span = tracing::info_span!("work", otel.name = name);
+    let span = tracing::info_span!("work", otel.name = name, account_id = tracing::field::Empty);
     let mut carrier = trace_context.clone();
     let parent =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&MapCarrier(&mut carrier)));
@@ -85,8 +140,9 @@ pub fn current_trace_context(fallback: &BTreeMap<String, String>) -> BTreeMap<St
     }
 }
 
-/// Records `rpc.server.duration` (ms) per method and gRPC status: rate,
-/// errors and latency of every RPC.
+/// Records `rpc.server.call.duration` (seconds, until the response
+/// headers) per service, method and gRPC status: rate, errors and latency
+/// of every RPC; and the status on the call's span.
 #[derive(Clone)]
 pub struct RpcMetricsLayer {
     duration: Histogram<f64>,
@@ -95,13 +151,20 @@ pub struct RpcMetricsLayer {
 impl RpcMetricsLayer {
     pub fn new(service: &'static str) -> Self {
         let duration = opentelemetry::global::meter(service)
-            .f64_histogram("rpc.server.duration")
-            .with_unit("ms")
+            .f64_histogram("rpc.server.call.duration")
+            .with_unit("s")
             .with_description("duration of each RPC until its response headers")
+            .with_boundaries(LATENCY_BOUNDARIES.to_vec())
             .build();
         Self { duration }
     }
 }
+
+/// Histogram buckets (seconds) from 1 ms to 10 s: the SDK's defaults are
+/// milliseconds-sized and would put every call in the first bucket.
+pub const LATENCY_BOUNDARIES: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 impl<S> tower::Layer<S> for RpcMetricsLayer {
     type Service = RpcMetrics<S>;
@@ -134,55 +197,60 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        let (service, method) = rpc_names(request.uri().path());
+        let attributes = [
+            KeyValue::new("rpc.system", "grpc"),
+            KeyValue::new("rpc.service", service.to_owned()),
+            KeyValue::new("rpc.method", method.to_owned()),
+        ];
         let started = Instant::now();
         let response = self.inner.call(request);
         let duration = self.duration.clone();
         Box::pin(async move {
             let result = response.await;
-            // Errors come as trailers-only responses: the status is a header.
-            let status = match &result {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("0")
-                    .to_owned(),
-                Err(_) => "transport".to_owned(),
+            // Polled inside the call's span (tonic's trace_fn).
+            let code = match &result {
+                Ok(response) => grpc_status(response),
+                Err(_) => tonic::Code::Unknown as i64,
             };
-            duration.record(
-                started.elapsed().as_secs_f64() * 1_000.0,
-                &[
-                    KeyValue::new("rpc.method", method),
-                    KeyValue::new("rpc.grpc.status_code", status),
-                ],
-            );
+            record_status(&tracing::Span::current(), code, is_server_fault);
+            let mut attributes = attributes.to_vec();
+            attributes.push(KeyValue::new("rpc.grpc.status_code", code));
+            duration.record(started.elapsed().as_secs_f64(), &attributes);
             result
         })
     }
 }
 
-/// Exports `db.pool.connections` (by state: idle, used) for a connection pool.
+/// Exports `db.client.connection.count` (by `db.client.connection.state`:
+/// idle, used) for a connection pool, as the database semantic conventions
+/// name it.
 pub fn observe_pool(service: &'static str, db: sea_orm::DatabaseConnection) {
     let _gauge = opentelemetry::global::meter(service)
-        .u64_observable_gauge("db.pool.connections")
+        .i64_observable_up_down_counter("db.client.connection.count")
+        .with_unit("{connection}")
         .with_description("database connections of this process, by state")
         .with_callback(move |observer| {
-            let (size, idle) = match db.get_database_backend() {
+            let (system, size, idle) = match db.get_database_backend() {
                 sea_orm::DbBackend::Postgres => {
                     let pool = db.get_postgres_connection_pool();
-                    (pool.size(), pool.num_idle() as u32)
+                    ("postgresql", pool.size(), pool.num_idle() as u32)
                 }
                 _ => {
                     let pool = db.get_sqlite_connection_pool();
-                    (pool.size(), pool.num_idle() as u32)
+                    ("sqlite", pool.size(), pool.num_idle() as u32)
                 }
             };
-            observer.observe(u64::from(idle), &[KeyValue::new("state", "idle")]);
-            observer.observe(
-                u64::from(size.saturating_sub(idle)),
-                &[KeyValue::new("state", "used")],
-            );
+            for (state, count) in [("idle", idle), ("used", size.saturating_sub(idle))] {
+                observer.observe(
+                    i64::from(count),
+                    &[
+                        KeyValue::new("db.system.name", system),
+                        KeyValue::new("db.client.connection.pool.name", service),
+                        KeyValue::new("db.client.connection.state", state),
+                    ],
+                );
+            }
         })
         .build();
 }

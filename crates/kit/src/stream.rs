@@ -28,6 +28,33 @@ impl StreamLimit {
         }
     }
 
+    /// Exports `rpc.server.active_streams`: the streams of `method` (RPC
+    /// conventions' `service/method` split) this process serves now.
+    pub fn observe(
+        &self,
+        meter: &'static str,
+        rpc_service: &'static str,
+        rpc_method: &'static str,
+    ) {
+        let open = self.open.clone();
+        let _gauge = opentelemetry::global::meter(meter)
+            .i64_observable_up_down_counter("rpc.server.active_streams")
+            .with_unit("{stream}")
+            .with_description("server streams open in this process")
+            .with_callback(move |observer| {
+                let count = open.load(std::sync::atomic::Ordering::Relaxed);
+                observer.observe(
+                    i64::try_from(count).unwrap_or(i64::MAX),
+                    &[
+                        opentelemetry::KeyValue::new("rpc.system", "grpc"),
+                        opentelemetry::KeyValue::new("rpc.service", rpc_service),
+                        opentelemetry::KeyValue::new("rpc.method", rpc_method),
+                    ],
+                );
+            })
+            .build();
+    }
+
     /// A place for one more stream, held until its sender is dropped.
     pub fn admit(&self) -> Result<StreamSlot, Status> {
         use std::sync::atomic::Ordering;

@@ -1,10 +1,24 @@
 //! Logs, traces and metrics. Logs go to stdout (JSON when `LOG_FORMAT=json`,
-//! as in production); traces and metrics go out over OTLP only when
+//! as in production, each line inside a span carrying its OpenTelemetry
+//! `trace_id` and `span_id`); traces and metrics go out over OTLP only when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and nothing is exported otherwise.
+//! The sampler is the one `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`
+//! name (parent-based always-on by default), except that health checks,
+//! reflection and the inbox's periodic acknowledgements start no trace.
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _, TraceId, TracerProvider as _};
+use opentelemetry_sdk::{
+    Resource,
+    metrics::SdkMeterProvider,
+    trace::{SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample},
+};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
+    layer::SubscriberExt,
+    registry::LookupSpan,
+    util::SubscriberInitExt,
+};
 
 /// Flushes exporters when dropped: keep it alive until `main` returns.
 #[must_use = "dropping the guard flushes and stops telemetry"]
@@ -28,23 +42,41 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Installs the global subscriber. `RUST_LOG` filters (default `info`, with
-/// the database driver's per-statement logs held at `warn`).
+/// Installs the global subscriber, logging to stdout. `RUST_LOG` filters
+/// (default `info`, with the database driver's per-statement logs held at
+/// `warn`).
 pub fn init(
     service_name: &'static str,
 ) -> Result<TelemetryGuard, Box<dyn std::error::Error + Send + Sync>> {
+    init_with_writer(service_name, std::io::stdout)
+}
+
+/// [`init`] with logs written to `writer` (tests read the lines back).
+pub fn init_with_writer<W>(
+    service_name: &'static str,
+    writer: W,
+) -> Result<TelemetryGuard, Box<dyn std::error::Error + Send + Sync>>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let fmt = if json {
         tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(WithTraceIds(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .with_current_span(true),
+            ))
+            .with_writer(writer)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .with_target(false)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_writer(writer)
             .boxed()
     };
 
@@ -52,15 +84,25 @@ pub fn init(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     let export = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.is_empty());
-    let (tracer, meter, otel_layer) = if export {
-        let resource = Resource::builder().with_service_name(service_name).build();
-        let spans = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()?;
-        let tracer = SdkTracerProvider::builder()
-            .with_batch_exporter(spans)
-            .with_resource(resource.clone())
-            .build();
+    let resource = Resource::builder().with_service_name(service_name).build();
+    // JSON logs need OpenTelemetry ids even when nothing is exported, so a
+    // provider without an exporter still assigns them.
+    let tracer = (export || json)
+        .then(|| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            let sampler = Quiet(opentelemetry_sdk::trace::Config::default().sampler);
+            let mut builder = SdkTracerProvider::builder()
+                .with_sampler(sampler)
+                .with_resource(resource.clone());
+            if export {
+                let spans = opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .build()?;
+                builder = builder.with_batch_exporter(spans);
+            }
+            Ok(builder.build())
+        })
+        .transpose()?;
+    let meter = if export {
         let metrics = opentelemetry_otlp::MetricExporter::builder()
             .with_tonic()
             .build()?;
@@ -69,11 +111,13 @@ pub fn init(
             .with_resource(resource)
             .build();
         opentelemetry::global::set_meter_provider(meter.clone());
-        let layer = tracing_opentelemetry::layer().with_tracer(tracer.tracer(service_name));
-        (Some(tracer), Some(meter), Some(layer))
+        Some(meter)
     } else {
-        (None, None, None)
+        None
     };
+    let otel_layer = tracer
+        .as_ref()
+        .map(|t| tracing_opentelemetry::layer().with_tracer(t.tracer(service_name)));
 
     tracing_subscriber::registry()
         .with(filter)
@@ -84,4 +128,78 @@ pub fn init(
         tracing::info!("exporting traces and metrics over OTLP");
     }
     Ok(TelemetryGuard { tracer, meter })
+}
+
+/// The JSON line of the wrapped formatter with the current OpenTelemetry
+/// span's ids in front, as the collector shows them (32 and 16 hex digits).
+/// Hand-made because tracing-subscriber's JSON format has no hook for extra
+/// fields, and the OpenTelemetry log bridge exports records over OTLP
+/// rather than writing the stdout lines Kubernetes collects.
+struct WithTraceIds<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        // The OpenTelemetry layer makes an entered span's context current.
+        let context = opentelemetry::Context::current();
+        let span = context.span();
+        let ids = span.span_context();
+        match line.strip_prefix('{') {
+            Some(rest) if ids.is_valid() => write!(
+                writer,
+                "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",{rest}",
+                ids.trace_id(),
+                ids.span_id()
+            ),
+            _ => writer.write_str(&line),
+        }
+    }
+}
+
+/// Root spans that would start a trace for every probe, reflection query
+/// or two-second acknowledgement: dropped, whatever the configured sampler.
+/// A call that arrives inside a sampled trace is still traced.
+#[derive(Debug, Clone)]
+struct Quiet(Box<dyn ShouldSample>);
+
+/// Span names (RPC semantic conventions: `service/method`) that start no
+/// trace of their own.
+pub fn is_quiet(name: &str) -> bool {
+    name.starts_with("grpc.health.")
+        || name.starts_with("grpc.reflection.")
+        || name.ends_with("/AcknowledgeEvents")
+}
+
+impl ShouldSample for Quiet {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let root = parent_context.is_none_or(|cx| !cx.span().span_context().is_valid());
+        if root && is_quiet(name) {
+            return SamplingResult {
+                decision: SamplingDecision::Drop,
+                attributes: Vec::new(),
+                trace_state: Default::default(),
+            };
+        }
+        self.0
+            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
 }

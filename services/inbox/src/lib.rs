@@ -80,6 +80,8 @@ pub async fn run(
         url: ticketing_url.clone(),
         source,
     })?;
+    app.streams
+        .observe("inbox", SERVICE_NAME, "WatchConversations");
     let consumer = OwnedTask::spawn(app::consumer::run(app.clone(), draining.clone()));
     let deliverer = OwnedTask::spawn(app::outbox::run(app.clone(), draining.clone()));
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));

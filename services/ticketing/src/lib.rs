@@ -79,6 +79,8 @@ pub async fn run(
         streams: kit::stream::StreamLimit::new(config.limits.max_streams),
         catalog: Default::default(),
     };
+    app.streams
+        .observe("ticketing", SERVICE_NAME, "WatchEvents");
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
     let readiness = OwnedTask::spawn(kit::readiness::follow_database(
         app.stream_db.clone(),

@@ -201,7 +201,9 @@ impl Watcher {
                         Err(err) => return Stop::Failed(Status::from(ApiError::from(err))),
                     };
                 behind |= batch.len() as u64 == BATCH;
+                let (batch, _delivery_spans) = delivery_spans(account, batch);
                 for event in batch {
+                    delivered_histogram().record(since_commit(&event), &[]);
                     self.cursors.insert(account.clone(), event.sequence);
                     let message = pb::WatchEventsResponse {
                         kind: Some(pb::watch_events_response::Kind::Event(event)),
@@ -245,4 +247,63 @@ impl Watcher {
             }
         }
     }
+}
+
+/// One span per causing trace in a batch, child of the append that wrote
+/// those events, so each trace shows when its events left for the inbox;
+/// the events delivered carry the delivery span's context, so the inbox's
+/// application hangs off it. The spans end when the caller drops them,
+/// after the sends.
+fn delivery_spans(
+    account: &str,
+    mut batch: Vec<pb::Event>,
+) -> (Vec<pb::Event>, Vec<tracing::Span>) {
+    type TraceContext = BTreeMap<String, String>;
+    // (the context the append wrote, the one the delivery passes on)
+    let mut contexts: Vec<(TraceContext, TraceContext)> = Vec::new();
+    let mut spans = Vec::new();
+    for event in &mut batch {
+        let index = match contexts
+            .iter()
+            .position(|(written, _)| *written == event.trace_context)
+        {
+            Some(index) => index,
+            None => {
+                let span = kit::observe::span_from("deliver events", &event.trace_context);
+                span.record("account_id", account);
+                let carried =
+                    span.in_scope(|| kit::observe::current_trace_context(&event.trace_context));
+                contexts.push((event.trace_context.clone(), carried));
+                spans.push(span);
+                contexts.len() - 1
+            }
+        };
+        event.trace_context = contexts[index].1.clone();
+    }
+    (batch, spans)
+}
+
+/// Seconds from an event's commit until now.
+fn since_commit(event: &pb::Event) -> f64 {
+    let committed = event
+        .create_time
+        .as_ref()
+        .and_then(kit::time::from_timestamp)
+        .unwrap_or_else(kit::time::now_micros);
+    (kit::time::now_micros() - committed).max(0) as f64 / 1e6
+}
+
+/// `ticketing.events.delivery.latency`: commit to hand-over to a watcher's
+/// stream (seconds), the first leg of commit → delivered → applied.
+fn delivered_histogram() -> &'static opentelemetry::metrics::Histogram<f64> {
+    static HISTOGRAM: std::sync::OnceLock<opentelemetry::metrics::Histogram<f64>> =
+        std::sync::OnceLock::new();
+    HISTOGRAM.get_or_init(|| {
+        opentelemetry::global::meter("ticketing")
+            .f64_histogram("ticketing.events.delivery.latency")
+            .with_unit("s")
+            .with_description("time from an event's commit to its delivery on a stream")
+            .with_boundaries(kit::observe::LATENCY_BOUNDARIES.to_vec())
+            .build()
+    })
 }

@@ -36,7 +36,7 @@ pub struct App {
     /// For WatchConversations' reads only (`kit::db::stream_pool`).
     pub stream_db: DatabaseConnection,
     pub config: Arc<Config>,
-    pub ticketing: TicketingServiceClient<Channel>,
+    pub ticketing: TicketingServiceClient<kit::client_trace::Traced<Channel>>,
     /// Wakes WatchConversations streams after a conversation change commits.
     pub changes: kit::signal::CommitSignal,
     /// Wakes the outbox deliverer when a report is queued.
@@ -85,7 +85,7 @@ impl App {
             db,
             stream_db,
             config: Arc::new(config),
-            ticketing: TicketingServiceClient::new(channel),
+            ticketing: TicketingServiceClient::new(kit::client_trace::Traced::new(channel)),
             changes: Default::default(),
             outbox_ready: Default::default(),
             instance: kit::new_id(),

@@ -10,6 +10,8 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
+use tracing::Instrument;
+
 use super::entities::{event, event_head};
 
 /// The events one transaction will append, in order.
@@ -124,6 +126,28 @@ impl EventBatch {
         if self.events.is_empty() {
             return Ok(Vec::new());
         }
+        // The events carry this span's context: their delivery and their
+        // application in the inbox hang off the append that wrote them.
+        let span = tracing::info_span!(
+            "append events",
+            otel.name = "append events",
+            account_id = %self.account_id,
+            events = self.events.len(),
+            first_sequence = tracing::field::Empty,
+            last_sequence = tracing::field::Empty,
+        );
+        let count = self.events.len() as u64;
+        let written = self.write(conn, &span).instrument(span.clone()).await?;
+        appended_counter().add(count, &[]);
+        Ok(written)
+    }
+
+    async fn write(
+        self,
+        conn: &impl ConnectionTrait,
+        span: &tracing::Span,
+    ) -> Result<Vec<pb::Event>, DbErr> {
+        let trace_context = kit::observe::current_trace_context(&self.trace_context);
         let count = self.events.len() as i64;
         let head = event_head::Entity::update_many()
             .col_expr(
@@ -138,6 +162,8 @@ impl EventBatch {
                 DbErr::RecordNotFound(format!("event head of account {}", self.account_id))
             })?;
         let first = head.last_sequence - count + 1;
+        span.record("first_sequence", first);
+        span.record("last_sequence", head.last_sequence);
         let now = kit::time::now_micros();
         let mut written = Vec::with_capacity(self.events.len());
         let mut rows = Vec::with_capacity(self.events.len());
@@ -145,6 +171,7 @@ impl EventBatch {
             let mut event = pending.event;
             event.sequence = first + index as i64;
             event.create_time = Some(kit::time::to_timestamp(now));
+            event.trace_context = trace_context.clone();
             if let (Some(trigger), Some(cause)) = (pending.trigger, event.cause.as_mut()) {
                 cause.trigger_sequence = first + trigger as i64;
             }
@@ -161,6 +188,20 @@ impl EventBatch {
         event::Entity::insert_many(rows).exec(conn).await?;
         Ok(written)
     }
+}
+
+/// `ticketing.events.appended`: events written to the log (their rate is
+/// the write load the stream carries).
+fn appended_counter() -> &'static opentelemetry::metrics::Counter<u64> {
+    static COUNTER: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    COUNTER.get_or_init(|| {
+        opentelemetry::global::meter("ticketing")
+            .u64_counter("ticketing.events.appended")
+            .with_unit("{event}")
+            .with_description("events appended to the log")
+            .build()
+    })
 }
 
 /// Creates an account's head row, so its first append has a row to lock.
