@@ -321,6 +321,15 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         matches!(attribute(append, "first_sequence"), Some(Value::IntValue(n)) if n > 0),
         "the append names its sequences"
     );
+    // The head row's UPDATE and the events' INSERT, in the append's span.
+    for operation in ["UPDATE", "INSERT"] {
+        let statement = child(&spans, append, operation);
+        assert_eq!(statement.kind, SpanKind::Client as i32);
+        assert!(
+            matches!(attribute(statement, "db.system.name"), Some(Value::StringValue(s)) if s == "sqlite" || s == "postgresql")
+        );
+        assert_eq!(attribute(statement, "db.operation.name"), text(operation));
+    }
     let delivery = child(&spans, append, "deliver events");
     child(&spans, delivery, "apply_event");
 
@@ -341,7 +350,16 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
     );
     let append = child(&spans, update, "append events");
     let delivery = child(&spans, append, "deliver events");
-    child(&spans, delivery, "apply_event");
+    let apply = child(&spans, delivery, "apply_event");
+    // The inbox's transaction moves its cursor by an UPDATE, under this
+    // trace's span or, when the batch also carried another trace's events,
+    // under the span this one links to.
+    let applied_in = apply
+        .links
+        .first()
+        .and_then(|link| spans.iter().find(|s| s.span_id == link.span_id))
+        .unwrap_or(apply);
+    child(&spans, applied_in, "UPDATE");
 
     let get = span(
         &spans,

@@ -20,6 +20,7 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod signal;
+pub mod statements;
 pub mod stream;
 pub mod telemetry;
 pub mod time;

@@ -125,6 +125,12 @@ pub fn span_from(name: &'static str, trace_context: &BTreeMap<String, String>) -
     span
 }
 
+/// Links `from` to `to` (a span of another trace that did its work).
+pub fn link(from: &tracing::Span, to: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt as _;
+    from.add_link(to.context().span().span_context().clone());
+}
+
 /// The W3C trace context of the current span, or `fallback` (the caller's
 /// headers) when no trace pipeline is installed.
 pub fn current_trace_context(fallback: &BTreeMap<String, String>) -> BTreeMap<String, String> {

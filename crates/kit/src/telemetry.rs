@@ -115,6 +115,10 @@ where
     } else {
         None
     };
+    if let Some(tracer) = &tracer {
+        // For spans written outside `tracing` (`kit::statements`).
+        opentelemetry::global::set_tracer_provider(tracer.clone());
+    }
     let otel_layer = tracer
         .as_ref()
         .map(|t| tracing_opentelemetry::layer().with_tracer(t.tracer(service_name)));

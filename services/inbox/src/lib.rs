@@ -65,7 +65,8 @@ pub async fn run(
     let auth = kit::auth::Authenticator::new(&config.auth)?;
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
     let url = kit::db::redacted(&config.database_url);
-    let db = open(&config).await?;
+    let mut db = open(&config).await?;
+    kit::statements::observe("inbox", &mut db);
     kit::observe::observe_pool("inbox", db.clone());
     let ticketing_url = config.ticketing_url.clone();
     let limits = config.limits.clone();

@@ -62,7 +62,8 @@ pub async fn run(
     let auth = kit::auth::Authenticator::new(&config.auth)?;
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
     let url = kit::db::redacted(&config.database_url);
-    let db = open(&config).await?;
+    let mut db = open(&config).await?;
+    kit::statements::observe("ticketing", &mut db);
     kit::observe::observe_pool("ticketing", db.clone());
     let stream_db = kit::db::stream_pool(
         &config.database_url,

@@ -318,6 +318,11 @@ pub async fn apply_events(
         }
     }
     let span = calls.first().cloned().unwrap_or_else(tracing::Span::none);
+    // The statements run once, under the first trace's span: the others
+    // link to it, so every trace leads to the transaction that applied it.
+    for other in calls.iter().skip(1) {
+        kit::observe::link(other, &span);
+    }
     async {
         if let Some(outcome) = move_cursors_alone(app, events, cursors).await? {
             return Ok(outcome);
