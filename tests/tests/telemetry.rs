@@ -406,6 +406,8 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         ("inbox.consumer.lag", "gauge", "{event}"),
         ("inbox.consumer.lag_time", "gauge", "s"),
         ("inbox.consumer.lease.held", "gauge", ""),
+        ("inbox.outbox.depth", "gauge", "{report}"),
+        ("inbox.outbox.oldest_age", "gauge", "s"),
     ];
     let metrics = eventually("metrics", || {
         let collector = collector.clone();

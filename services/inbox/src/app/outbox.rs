@@ -160,9 +160,15 @@ fn is_transient(code: tonic::Code) -> bool {
 /// ticketing is unreachable.
 pub async fn run(app: App, mut draining: Draining) {
     let mut pause = Duration::from_millis(100);
+    let gauges = OutboxGauges::new();
+    let mut measured: Option<std::time::Instant> = None;
     loop {
         if draining.is_draining() {
             return;
+        }
+        if measured.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            measured = Some(std::time::Instant::now());
+            gauges.measure(&app).await;
         }
         // Reports younger than this are still being delivered by the call
         // that queued them; taking them too would only race it.
@@ -196,6 +202,43 @@ pub async fn run(app: App, mut draining: Draining) {
             _ = app.outbox_ready.notified(), if !blocked => {}
             _ = tokio::time::sleep(wait) => {}
             _ = draining.wait() => return,
+        }
+    }
+}
+
+/// `inbox.outbox.depth` and `inbox.outbox.oldest_age`: measured by the
+/// deliverer at most once a second (a query, not a callback: the metrics
+/// SDK's callbacks cannot wait for the database).
+struct OutboxGauges {
+    depth: opentelemetry::metrics::Gauge<u64>,
+    oldest_age: opentelemetry::metrics::Gauge<f64>,
+}
+
+impl OutboxGauges {
+    fn new() -> Self {
+        let meter = opentelemetry::global::meter("inbox");
+        Self {
+            depth: meter
+                .u64_gauge("inbox.outbox.depth")
+                .with_unit("{report}")
+                .with_description("reports queued for ticketing and not yet delivered")
+                .build(),
+            oldest_age: meter
+                .f64_gauge("inbox.outbox.oldest_age")
+                .with_unit("s")
+                .with_description("age of the oldest queued report (0 when the outbox is empty)")
+                .build(),
+        }
+    }
+
+    async fn measure(&self, app: &App) {
+        match changes::outbox_stats(&app.db).await {
+            Ok((depth, oldest)) => {
+                self.depth.record(u64::try_from(depth).unwrap_or(0), &[]);
+                let age = oldest.map_or(0, |at| (kit::time::now_micros() - at).max(0));
+                self.oldest_age.record(age as f64 / 1e6, &[]);
+            }
+            Err(err) => tracing::debug!(%err, "cannot measure the outbox"),
         }
     }
 }

@@ -197,3 +197,21 @@ pub async fn delete_report(conn: &impl ConnectionTrait, id: &str) -> Result<(), 
         .await
         .map(|_| ())
 }
+
+/// How many reports wait in the outbox, and when the oldest was queued
+/// (microseconds): what an operator watches while ticketing is away.
+pub async fn outbox_stats(conn: &impl ConnectionTrait) -> Result<(i64, Option<i64>), DbErr> {
+    use sea_orm::{QuerySelect, sea_query::Func};
+    let row = outbox::Entity::find()
+        .select_only()
+        .expr(Func::count(sea_orm::sea_query::Expr::col(
+            outbox::Column::Id,
+        )))
+        .expr(Func::min(sea_orm::sea_query::Expr::col(
+            outbox::Column::CreatedAt,
+        )))
+        .into_tuple::<(i64, Option<i64>)>()
+        .one(conn)
+        .await?;
+    Ok(row.unwrap_or((0, None)))
+}
