@@ -267,71 +267,81 @@ pub fn observe_pool(service: &'static str, db: sea_orm::DatabaseConnection) {
 /// lifetime outlasts the call), see `kit::stream`. Health checks and
 /// reflection are never refused: they cost next to nothing, and a probe
 /// refused under load would get a busy but healthy pod restarted.
+///
+/// tower does the limiting (`GlobalConcurrencyLimitLayer`: one semaphore
+/// for every connection's stack) and the shedding (`LoadShedLayer`: refuse
+/// instead of waiting for a permit); what is ours is the bypass by path and
+/// the refusal as a gRPC status, which tower knows nothing about.
 #[derive(Clone)]
 pub struct AdmissionLayer {
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    limit: tower::limit::GlobalConcurrencyLimitLayer,
 }
 
 impl AdmissionLayer {
     pub fn new(limit: usize) -> Self {
         Self {
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(limit)),
+            limit: tower::limit::GlobalConcurrencyLimitLayer::new(limit),
         }
     }
 }
 
-impl<S> tower::Layer<S> for AdmissionLayer {
+impl<S: Clone> tower::Layer<S> for AdmissionLayer {
     type Service = Admission<S>;
 
     fn layer(&self, inner: S) -> Admission<S> {
         Admission {
-            inner,
-            permits: self.permits.clone(),
+            limited: tower::load_shed::LoadShedLayer::new().layer(self.limit.layer(inner.clone())),
+            direct: inner,
         }
     }
 }
 
 #[derive(Clone)]
 pub struct Admission<S> {
-    inner: S,
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// For health and reflection.
+    direct: S,
+    limited: tower::load_shed::LoadShed<tower::limit::ConcurrencyLimit<S>>,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Admission<S>
 where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError>,
+    ReqBody: Send + 'static,
     ResBody: Default + Send + 'static,
-    S::Error: Send + 'static,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Error = tower::BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, tower::BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.direct.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        use tower::ServiceExt as _;
         if bypasses_admission(request.uri().path()) {
-            return Box::pin(self.inner.call(request));
+            let response = self.direct.call(request);
+            return Box::pin(async move { response.await.map_err(Into::into) });
         }
-        match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let response = self.inner.call(request);
-                Box::pin(async move {
-                    let result = response.await;
-                    drop(permit);
-                    result
-                })
+        // A clone holds no permit: `oneshot` asks for one (readiness) and
+        // LoadShed turns "none free" into an Overloaded error at once.
+        let limited = self.limited.clone();
+        Box::pin(async move {
+            match limited.oneshot(request).await {
+                Err(err) if err.is::<tower::load_shed::error::Overloaded>() => {
+                    Ok(tonic::Status::resource_exhausted(
+                        "the server is at its concurrency limit; retry with backoff",
+                    )
+                    .into_http())
+                }
+                other => other,
             }
-            Err(_) => Box::pin(async {
-                Ok(tonic::Status::resource_exhausted(
-                    "the server is at its concurrency limit; retry with backoff",
-                )
-                .into_http())
-            }),
-        }
+        })
     }
 }
 

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
@@ -130,23 +129,6 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Accepted connections with Nagle's algorithm off: the builder's
-/// `tcp_nodelay` applies only to listeners tonic binds itself, and a reply
-/// written in two segments would otherwise wait ~40 ms for a delayed ACK.
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|accepted| {
-        if let Ok(stream) = &accepted
-            && let Err(err) = stream.set_nodelay(true)
-        {
-            tracing::debug!(%err, "cannot disable Nagle on a connection");
-        }
-        accepted
-    })
-}
-
 /// Serves `routes` on `listener` until draining starts, then stops taking
 /// calls and gives in-flight ones `limits.drain_grace` to finish. Streams
 /// end themselves (with UNAVAILABLE) when they see the drain.
@@ -182,10 +164,16 @@ pub async fn serve(
             limits.max_concurrent_calls,
         ))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming(listener), async move {
-            draining.wait().await;
-            health.draining().await;
-        });
+        // Nagle's algorithm off on accepted connections (the builder's
+        // `tcp_nodelay` applies only to listeners tonic binds itself): a
+        // reply written in two segments would wait ~40 ms for a delayed ACK.
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                draining.wait().await;
+                health.draining().await;
+            },
+        );
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => return result.map_err(ServeError::from),

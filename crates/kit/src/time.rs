@@ -48,33 +48,14 @@ mod tests {
 }
 
 /// Parses an ISO 8601 calendar date (`YYYY-MM-DD`) as midnight UTC.
+/// prost-types does the calendar (month lengths, leap years); only the
+/// date-only form is ours, since its parser wants a full RFC 3339 instant.
 pub fn parse_date(text: &str) -> Option<i64> {
     let mut parts = text.trim().splitn(3, '-');
     let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    // Days from the civil date (proleptic Gregorian), after H. Hinnant.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days.checked_mul(86_400_000_000)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    from_timestamp(&prost_types::Timestamp::date(year, month, day).ok()?)
 }
 
 #[cfg(test)]
@@ -88,26 +69,10 @@ mod date_tests {
     }
 }
 
-/// RFC 3339 in UTC with second precision, e.g. `2024-04-01T09:30:00Z`.
+/// RFC 3339 in UTC with second precision, e.g. `2024-04-01T09:30:00Z`
+/// (prost-types' `Timestamp` display).
 pub fn format_rfc3339(micros: i64) -> String {
-    let seconds = micros.div_euclid(1_000_000);
-    let (days, secs_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Civil date from days since the epoch (inverse of `parse_date`).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs_of_day / 3_600,
-        secs_of_day % 3_600 / 60,
-        secs_of_day % 60
-    )
+    to_timestamp(micros - micros.rem_euclid(1_000_000)).to_string()
 }
 
 #[cfg(test)]
