@@ -84,22 +84,14 @@ pub fn duration_or(
     }
 }
 
+/// humantime's units (`500ms`, `30s`, `5m`, `2h`, `7d`, `1h 30m`), and a bare
+/// number as seconds, as documented before humantime parsed them.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let millis = match unit {
-        "ms" => n,
-        "" | "s" => n.checked_mul(1_000)?,
-        "m" => n.checked_mul(60_000)?,
-        "h" => n.checked_mul(3_600_000)?,
-        "d" => n.checked_mul(86_400_000)?,
-        _ => return None,
-    };
-    Some(Duration::from_millis(millis))
+    match text.parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text).ok(),
+    }
 }
 
 pub fn addr_or(source: &dyn Source, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
@@ -122,7 +114,9 @@ mod tests {
         assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5_400)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("-5s"), None);
         let source: HashMap<String, String> = [("X_PORT".to_owned(), "nope".to_owned())].into();
         let err = parse_or::<u16>(&source, "X_PORT", 1).unwrap_err();
         assert!(err.to_string().contains("X_PORT"), "{err}");
