@@ -2,47 +2,49 @@
 //! (the server, each stream, background consumers) holds a [`Draining`] and
 //! stops when it flips.
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-#[derive(Debug)]
+/// tokio-util's cancellation token under the names the services use: a
+/// drain is a cancellation that every clone sees.
+#[derive(Debug, Default)]
 pub struct Shutdown {
-    tx: watch::Sender<bool>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Self::new()
-    }
+    token: CancellationToken,
 }
 
 impl Shutdown {
     pub fn new() -> Self {
-        Self {
-            tx: watch::channel(false).0,
-        }
+        Self::default()
     }
 
     pub fn trigger(&self) {
-        self.tx.send_replace(true);
+        self.token.cancel();
     }
 
     pub fn draining(&self) -> Draining {
-        Draining(self.tx.subscribe())
+        Draining(self.token.clone())
+    }
+}
+
+/// Dropping the `Shutdown` drains too, so nothing outlives its owner
+/// waiting for a signal that can no longer come.
+impl Drop for Shutdown {
+    fn drop(&mut self) {
+        self.token.cancel();
     }
 }
 
 /// A handle that resolves once the process starts draining.
 #[derive(Debug, Clone)]
-pub struct Draining(watch::Receiver<bool>);
+pub struct Draining(CancellationToken);
 
 impl Draining {
     pub fn is_draining(&self) -> bool {
-        *self.0.borrow()
+        self.0.is_cancelled()
     }
 
+    /// `&mut` for the callers written against the earlier watch channel.
     pub async fn wait(&mut self) {
-        // An error means the Shutdown was dropped: treat it as a drain.
-        let _ = self.0.wait_for(|draining| *draining).await;
+        self.0.cancelled().await;
     }
 }
 
@@ -72,27 +74,20 @@ pub async fn signal() {
 
 /// A background task tied to its owner: aborted if the owner is dropped
 /// before joining it (so a service that is torn down leaves no task behind).
-pub struct OwnedTask(Option<tokio::task::JoinHandle<()>>);
+/// tokio-util's `AbortOnDropHandle`, plus a join that logs a panic.
+pub struct OwnedTask(tokio_util::task::AbortOnDropHandle<()>);
 
 impl OwnedTask {
     pub fn spawn(future: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
-        Self(Some(tokio::spawn(future)))
+        Self(tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+            future,
+        )))
     }
 
     /// Waits for the task to finish (it should be draining).
-    pub async fn join(mut self, name: &str) {
-        if let Some(handle) = self.0.take()
-            && let Err(err) = handle.await
-        {
+    pub async fn join(self, name: &str) {
+        if let Err(err) = self.0.await {
             tracing::error!(%err, task = name, "background task failed");
-        }
-    }
-}
-
-impl Drop for OwnedTask {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.abort();
         }
     }
 }
