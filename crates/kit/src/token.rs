@@ -89,7 +89,7 @@ mod tests {
     use super::*;
     use crate::{auth::Authenticator, identity::Caller};
 
-    fn bearer(header: &str, token: &str) -> tonic::metadata::MetadataMap {
+    fn bearer(header: &'static str, token: &str) -> tonic::metadata::MetadataMap {
         let mut metadata = tonic::metadata::MetadataMap::new();
         metadata.insert(header, format!("Bearer {token}").parse().expect("ascii"));
         metadata
