@@ -79,7 +79,7 @@ enum FollowError {
     Database(#[from] sea_orm::DbErr),
     #[error("another replica took over the consumer lease")]
     LeaseLost,
-    #[error("account {0} was resynchronised from a snapshot after its cursor expired")]
+    #[error("account {0} was resynchronised from a snapshot: its cursor was outside the log")]
     Resynchronised(String),
 }
 
@@ -209,11 +209,11 @@ async fn acknowledge(app: &App) {
     }
 }
 
-/// On CURSOR_EXPIRED, resynchronises that account from a snapshot; either
-/// way the stream is then reopened.
+/// On CURSOR_EXPIRED or CURSOR_AHEAD, resynchronises that account from a
+/// snapshot; either way the stream is then reopened.
 async fn resync_if_expired(app: &App, status: tonic::Status) -> FollowError {
-    if let Some((account_id, pruned_through)) = super::resync::expired_cursor(&status) {
-        match app.resync_account(&account_id, pruned_through).await {
+    if let Some((account_id, cursor_move)) = super::resync::lost_cursor(&status) {
+        match app.resync_account(&account_id, cursor_move).await {
             Ok(_) => return FollowError::Resynchronised(account_id),
             Err(err) => return FollowError::Status(err),
         }

@@ -267,6 +267,29 @@ pub async fn find_conversation_for_update(
 }
 
 /// Moves an account's cursor forward to `to` (never back), after a resync.
+/// Sets the account's cursor, back as well as forward: only for a
+/// resynchronisation after ticketing's log was reset.
+pub async fn set_cursor(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    to: i64,
+) -> Result<(), DbErr> {
+    use event_cursor::Column as C;
+    event_cursor::Entity::insert(event_cursor::ActiveModel {
+        account_id: Set(account_id.to_owned()),
+        last_sequence: Set(to),
+        updated_at: Set(kit::time::now_micros()),
+    })
+    .on_conflict(
+        OnConflict::column(C::AccountId)
+            .update_columns([C::LastSequence, C::UpdatedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
 pub async fn raise_cursor(
     conn: &impl ConnectionTrait,
     account_id: &str,

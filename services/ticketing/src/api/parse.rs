@@ -144,9 +144,10 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
         let field = match path.as_str() {
             "name" => TicketField::Name,
             "description" => TicketField::Description,
-            "stage_id" | "stage" => TicketField::Stage,
+            // Clients that build masks from JSON names send lowerCamelCase.
+            "stage_id" | "stageId" | "stage" => TicketField::Stage,
             "priority" => TicketField::Priority,
-            "owner_id" | "owner" => TicketField::Owner,
+            "owner_id" | "ownerId" | "owner" => TicketField::Owner,
             "properties" => TicketField::Properties,
             p if p.starts_with("properties.") => {
                 let name = &p["properties.".len()..];
@@ -192,6 +193,50 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
         properties: ticket.properties,
         surface: convert::surface(request.surface, "surface")?,
     })
+}
+
+#[cfg(test)]
+mod mask_paths {
+    use super::*;
+
+    fn fields(paths: &[&str]) -> Result<Vec<TicketField>, ApiError> {
+        let request = pb::UpdateTicketRequest {
+            ticket: Some(pb::Ticket {
+                id: "t-1".into(),
+                stage_id: "s-1".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            }),
+            ..Default::default()
+        };
+        ticket_update(request).map(|update| update.fields)
+    }
+
+    /// grpcurl and JSON clients write FieldMask paths as JSON names
+    /// (lowerCamelCase); protobuf clients write the proto names. Both mean
+    /// the same field, and naming it twice changes it once.
+    #[test]
+    fn json_and_proto_names_of_a_field_are_the_same_path() {
+        assert_eq!(
+            fields(&["stageId"]).unwrap(),
+            fields(&["stage_id"]).unwrap()
+        );
+        assert_eq!(
+            fields(&["ownerId"]).unwrap(),
+            fields(&["owner_id"]).unwrap()
+        );
+        assert_eq!(
+            fields(&["stage_id", "stageId", "ownerId"]).unwrap(),
+            vec![TicketField::Stage, TicketField::Owner]
+        );
+        let err = fields(&["stageID"]).unwrap_err();
+        assert!(
+            format!("{err:?}").contains("update_mask.paths[0]"),
+            "{err:?}"
+        );
+    }
 }
 
 /// Fuzzing of the request edge: arbitrary bytes decoded as each request

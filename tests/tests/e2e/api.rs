@@ -77,22 +77,69 @@ async fn reflected_services(addr: std::net::SocketAddr) -> (Vec<String>, Vec<Str
     (v1_names, alpha_names)
 }
 
+/// Whether reflection v1alpha, the version grpcurl asks, can describe
+/// `symbol`.
+async fn describes(addr: std::net::SocketAddr, symbol: &str) -> bool {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+    };
+    let answer = ServerReflectionClient::new(e2e::channel(addr).await)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection v1alpha")
+        .into_inner()
+        .next()
+        .await
+        .expect("answer")
+        .expect("ok");
+    matches!(
+        answer.message_response,
+        Some(MessageResponse::FileDescriptorResponse(_))
+    )
+}
+
+/// SPEC §6: health and reflection v1 and v1alpha on each port, listing only
+/// the service that port answers (the inbox's descriptors import
+/// ticketing's, which must not make the inbox's port advertise it), and
+/// describing the `google.rpc` error details so that grpcurl can print them.
 #[tokio::test]
 async fn both_services_serve_health_and_reflection_v1_and_v1alpha() {
     let stack = Stack::start().await;
-    for (addr, service) in [
-        (stack.ticketing_addr, "ticketing.v1.TicketingService"),
-        (stack.inbox_addr, "inbox.v1.InboxService"),
+    for (addr, service, elsewhere) in [
+        (
+            stack.ticketing_addr,
+            "ticketing.v1.TicketingService",
+            "inbox.v1.InboxService",
+        ),
+        (
+            stack.inbox_addr,
+            "inbox.v1.InboxService",
+            "ticketing.v1.TicketingService",
+        ),
     ] {
         assert_eq!(health(addr, "").await, ServingStatus::Serving as i32);
         assert_eq!(health(addr, service).await, ServingStatus::Serving as i32);
         let (v1, v1alpha) = reflected_services(addr).await;
         for names in [&v1, &v1alpha] {
             assert!(names.iter().any(|n| n == service), "{names:?}");
+            assert!(!names.iter().any(|n| n == elsewhere), "{names:?}");
             assert!(
                 names.iter().any(|n| n == "grpc.health.v1.Health"),
                 "{names:?}"
             );
+        }
+        for detail in [
+            "google.rpc.ErrorInfo",
+            "google.rpc.BadRequest",
+            "google.rpc.PreconditionFailure",
+            "google.rpc.ResourceInfo",
+        ] {
+            assert!(describes(addr, detail).await, "{service}: {detail}");
         }
     }
     stack.stop().await;

@@ -226,7 +226,7 @@ struct Row {
 }
 
 fn roles_table() -> Vec<Row> {
-    let doc = include_str!("../../docs/security.md");
+    let doc = include_str!("../../../docs/security.md");
     let section = doc
         .split("\n## Roles\n")
         .nth(1)
