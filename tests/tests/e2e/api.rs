@@ -804,7 +804,8 @@ async fn watch_events_replays_in_order_with_causes_then_follows_live() {
         progress.heads,
         vec![tpb::AccountCursor {
             account_id: account.clone(),
-            after_sequence: 4
+            after_sequence: 4,
+            ..Default::default()
         }]
     );
 

@@ -359,6 +359,7 @@ async fn another_account_sees_nothing_through_any_rpc_or_stream() {
                 cursors: vec![tpb::AccountCursor {
                     account_id: a.clone(),
                     after_sequence: 1,
+                    ..Default::default()
                 }],
             },
         ))

@@ -101,3 +101,137 @@ async fn r4_an_owner_change_queued_in_an_outage_does_not_override_a_later_one() 
     .await;
     stack.stop().await;
 }
+
+fn one_second_lease(config: &mut inbox::Config) {
+    config.lease_ttl = Duration::from_secs(1);
+}
+
+/// A ticket in ticketing directly for `conversation`, as another client of
+/// ticketing would make it.
+async fn ticket_in_ticketing(
+    stack: &Stack,
+    account: &str,
+    conversation: &ipb::Conversation,
+) -> tpb::Ticket {
+    stack
+        .ticketing()
+        .await
+        .create_ticket(as_user(
+            account,
+            "agent-1",
+            tpb::CreateTicketRequest {
+                conversation: Some(tpb::ConversationSnapshot {
+                    id: conversation.id.clone(),
+                    subject: conversation.subject.clone(),
+                    contact_id: conversation.contact_id.clone(),
+                    open: true,
+                    version: conversation.version,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("ticket in ticketing")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn spec5_a_log_restored_from_an_older_backup_and_written_past_the_cursor_is_resynchronised() {
+    let mut stack = Stack::start_with(|_| {}, one_second_lease).await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let first = conversation(&stack, &account, "Before the backup", "ana@example.com").await;
+    ticket_for(&stack, &account, &first.id).await;
+
+    stack.stop_ticketing().await;
+    let backup = stack.backup_ticketing_database().await;
+    stack.start_ticketing().await;
+    // Events after the backup, applied by the inbox: lost by the restore.
+    for i in 0..6 {
+        let lost = conversation(&stack, &account, &format!("Lost {i}"), "bo@example.com").await;
+        ticket_for(&stack, &account, &lost.id).await;
+    }
+    let late = conversation(&stack, &account, "After the restore", "cy@example.com").await;
+
+    // The inbox is down while ticketing is restored and written to again,
+    // so that when it comes back the log's head is past its cursor: only
+    // the log's identity can tell the events under the cursor are new.
+    stack.crash_inbox().await;
+    stack.stop_ticketing().await;
+    stack.restore_ticketing_database(&backup).await;
+    stack.start_ticketing().await;
+    let restored_ticket = ticket_in_ticketing(&stack, &account, &late).await;
+    for i in 0..20 {
+        stack
+            .ticketing()
+            .await
+            .create_ticket(as_user(
+                &account,
+                "agent-1",
+                tpb::CreateTicketRequest {
+                    ticket: Some(tpb::Ticket {
+                        name: format!("after the restore {i}"),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("write past the inbox's cursor");
+    }
+    let inbox_addr = stack.start_inbox_replica(one_second_lease).await;
+    let mut inbox =
+        proto::inbox::v1::inbox_service_client::InboxServiceClient::new(channel(inbox_addr).await);
+    // The link was logged under the inbox's old cursor: without noticing
+    // the restore, the inbox would skip it for good.
+    eventually("the inbox to follow the restored log", || {
+        let mut inbox = inbox.clone();
+        let account = account.clone();
+        let id = late.id.clone();
+        let ticket = restored_ticket.id.clone();
+        async move {
+            let conversation = inbox
+                .get_conversation(as_user(
+                    &account,
+                    "agent-1",
+                    ipb::GetConversationRequest { id },
+                ))
+                .await
+                .ok()?
+                .into_inner();
+            (conversation.ticket_id == ticket).then_some(())
+        }
+    })
+    .await;
+    // And it goes on following it.
+    let next = inbox
+        .create_conversation(as_user(
+            &account,
+            "agent-1",
+            new_conversation("Next", "dy@example.com"),
+        ))
+        .await
+        .expect("a conversation on the restarted inbox")
+        .into_inner();
+    let next_ticket = ticket_in_ticketing(&stack, &account, &next).await;
+    eventually("a later event to apply", || {
+        let mut inbox = inbox.clone();
+        let account = account.clone();
+        let id = next.id.clone();
+        let ticket = next_ticket.id.clone();
+        async move {
+            let conversation = inbox
+                .get_conversation(as_user(
+                    &account,
+                    "agent-1",
+                    ipb::GetConversationRequest { id },
+                ))
+                .await
+                .ok()?
+                .into_inner();
+            (conversation.ticket_id == ticket).then_some(())
+        }
+    })
+    .await;
+    stack.stop().await;
+}

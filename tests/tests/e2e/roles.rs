@@ -370,6 +370,7 @@ async fn an_acknowledgement_beyond_the_head_is_out_of_range() {
                 cursors: vec![tpb::AccountCursor {
                     account_id: account.clone(),
                     after_sequence,
+                    ..Default::default()
                 }],
             },
         )

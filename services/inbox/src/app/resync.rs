@@ -37,7 +37,9 @@ pub fn lost_cursor(status: &tonic::Status) -> Option<(String, CursorMove)> {
     let position = |key: &str| info.metadata.get(key)?.parse::<i64>().ok();
     let cursor_move = match info.reason.as_str() {
         "CURSOR_EXPIRED" => CursorMove::Raise(position("pruned_through")?),
-        "CURSOR_AHEAD" => CursorMove::Reset(position("head")?),
+        // Ticketing's log was restored or replaced: behind the cursor
+        // (CURSOR_AHEAD), or past it again with other events (LOG_DIVERGED).
+        "CURSOR_AHEAD" | "LOG_DIVERGED" => CursorMove::Reset(position("head")?),
         _ => return None,
     };
     let account = info.metadata.get("account_id")?.clone();
@@ -112,9 +114,21 @@ impl App {
         log.append(&txn).await.map_err(internal)?;
         txn.commit().await.map_err(internal)?;
         self.changes.notify();
+        // One line and one count per resynchronisation: an operator who
+        // restored ticketing from a backup should see exactly this.
+        let why = match cursor_move {
+            CursorMove::Raise(_) => "cursor_expired",
+            CursorMove::Reset(_) => "log_reset",
+        };
+        opentelemetry::global::meter("inbox")
+            .u64_counter("inbox.consumer.resyncs")
+            .with_description("accounts resynchronised from a snapshot, by cause")
+            .build()
+            .add(1, &[opentelemetry::KeyValue::new("cause", why)]);
         tracing::warn!(
             account_id,
             ?cursor_move,
+            cause = why,
             tickets = tickets.len(),
             "resynchronised from a snapshot"
         );
