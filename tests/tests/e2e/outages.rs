@@ -102,6 +102,31 @@ async fn r4_an_owner_change_queued_in_an_outage_does_not_override_a_later_one() 
     stack.stop().await;
 }
 
+/// Waits until `inbox` shows `conversation` on `ticket`.
+async fn shows_ticket(
+    inbox: &proto::inbox::v1::inbox_service_client::InboxServiceClient<tonic::transport::Channel>,
+    account: &str,
+    conversation: &str,
+    ticket: &str,
+    what: &str,
+) {
+    eventually(what, || {
+        let mut inbox = inbox.clone();
+        let request = as_user(
+            account,
+            "agent-1",
+            ipb::GetConversationRequest {
+                id: conversation.to_owned(),
+            },
+        );
+        async move {
+            let found = inbox.get_conversation(request).await.ok()?.into_inner();
+            (found.ticket_id == ticket).then_some(())
+        }
+    })
+    .await
+}
+
 fn one_second_lease(config: &mut inbox::Config) {
     config.lease_ttl = Duration::from_secs(1);
 }
@@ -184,24 +209,13 @@ async fn spec5_a_log_restored_from_an_older_backup_and_written_past_the_cursor_i
         proto::inbox::v1::inbox_service_client::InboxServiceClient::new(channel(inbox_addr).await);
     // The link was logged under the inbox's old cursor: without noticing
     // the restore, the inbox would skip it for good.
-    eventually("the inbox to follow the restored log", || {
-        let mut inbox = inbox.clone();
-        let account = account.clone();
-        let id = late.id.clone();
-        let ticket = restored_ticket.id.clone();
-        async move {
-            let conversation = inbox
-                .get_conversation(as_user(
-                    &account,
-                    "agent-1",
-                    ipb::GetConversationRequest { id },
-                ))
-                .await
-                .ok()?
-                .into_inner();
-            (conversation.ticket_id == ticket).then_some(())
-        }
-    })
+    shows_ticket(
+        &inbox,
+        &account,
+        &late.id,
+        &restored_ticket.id,
+        "the inbox to follow the restored log",
+    )
     .await;
     // And it goes on following it.
     let next = inbox
@@ -214,24 +228,13 @@ async fn spec5_a_log_restored_from_an_older_backup_and_written_past_the_cursor_i
         .expect("a conversation on the restarted inbox")
         .into_inner();
     let next_ticket = ticket_in_ticketing(&stack, &account, &next).await;
-    eventually("a later event to apply", || {
-        let mut inbox = inbox.clone();
-        let account = account.clone();
-        let id = next.id.clone();
-        let ticket = next_ticket.id.clone();
-        async move {
-            let conversation = inbox
-                .get_conversation(as_user(
-                    &account,
-                    "agent-1",
-                    ipb::GetConversationRequest { id },
-                ))
-                .await
-                .ok()?
-                .into_inner();
-            (conversation.ticket_id == ticket).then_some(())
-        }
-    })
+    shows_ticket(
+        &inbox,
+        &account,
+        &next.id,
+        &next_ticket.id,
+        "a later event to apply",
+    )
     .await;
     stack.stop().await;
 }
