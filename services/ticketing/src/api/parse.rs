@@ -4,7 +4,10 @@ use kit::{ApiError, validate};
 use proto::ticketing::v1 as pb;
 
 use crate::{
-    app::{MergeInput, NewAccount, NewTicket, TicketField, TicketFilterInput, TicketUpdate},
+    app::{
+        MergeInput, NewAccount, NewTicket, TicketField, TicketFilterInput, TicketUpdate,
+        notify::Report,
+    },
     convert,
     domain::ConversationFacts,
 };
@@ -195,6 +198,35 @@ pub fn ticket_update(request: pb::UpdateTicketRequest) -> Result<TicketUpdate, A
     })
 }
 
+/// NotifyConversationChanged: the reported change and the conversation's
+/// facts after it, with the inbox's version and change sequence.
+pub fn report(request: &pb::NotifyConversationChangedRequest) -> Result<Report, ApiError> {
+    let snapshot = request
+        .conversation
+        .as_ref()
+        .ok_or_else(|| ApiError::invalid("conversation", "is required"))?;
+    if snapshot.version <= 0 {
+        return Err(ApiError::invalid(
+            "conversation.version",
+            "must be positive",
+        ));
+    }
+    Ok(Report {
+        change: convert::reported(request.change, "change")?,
+        conversation: conversation(snapshot, "conversation")?,
+        version: snapshot.version,
+        change_sequence: match snapshot.change_sequence {
+            negative if negative < 0 => {
+                return Err(ApiError::invalid(
+                    "conversation.change_sequence",
+                    "must not be negative",
+                ));
+            }
+            sequence => sequence,
+        },
+    })
+}
+
 #[cfg(test)]
 mod mask_paths {
     use super::*;
@@ -266,7 +298,7 @@ mod fuzz {
                 let _ = ticket_filter(&request);
             }
             if let Ok(request) = pb::NotifyConversationChangedRequest::decode(bytes.as_slice()) {
-                let _ = crate::app::notify::report(&request);
+                let _ = report(&request);
             }
             if let Ok(request) = pb::CreatePipelineRequest::decode(bytes.as_slice())
                 && let Some(pipeline) = &request.pipeline
