@@ -27,6 +27,8 @@ mod replies;
 mod resilience;
 mod roles;
 mod rules;
+mod rules_sidebar;
+mod rules_trash;
 mod skeleton;
 mod stream;
 mod unmerge;
