@@ -7,6 +7,8 @@
 //! `cargo test -p e2e --test e2e stream::` runs one module.
 
 mod api;
+mod api_requests;
+mod api_stream;
 mod auth;
 mod catalog;
 mod crash;
@@ -27,6 +29,7 @@ mod replies;
 mod resilience;
 mod roles;
 mod rules;
+mod rules_help_desk;
 mod rules_sidebar;
 mod rules_trash;
 mod skeleton;
