@@ -24,6 +24,7 @@ pub mod statements;
 pub mod stream;
 pub mod telemetry;
 pub mod time;
+pub mod token;
 pub mod validate;
 
 pub use error::ApiError;

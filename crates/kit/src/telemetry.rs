@@ -42,6 +42,40 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// What is logged when `RUST_LOG` is unset: the database driver logs every
+/// statement at INFO.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn";
+
+/// `RUST_LOG` (or `default`), refused when it does not parse: a typo would
+/// otherwise silently log at the default level.
+pub fn log_filter(
+    source: &dyn crate::config::Source,
+    default: &str,
+) -> Result<EnvFilter, crate::config::ConfigError> {
+    let directives = source.get("RUST_LOG");
+    EnvFilter::builder()
+        .parse(directives.as_deref().unwrap_or(default))
+        .map_err(|err| crate::config::ConfigError {
+            key: "RUST_LOG".into(),
+            value: directives.unwrap_or_default(),
+            reason: err.to_string(),
+        })
+}
+
+/// `LOG_FORMAT`: `text` (the default) or `json`.
+pub fn json_logs(source: &dyn crate::config::Source) -> Result<bool, crate::config::ConfigError> {
+    match source.get("LOG_FORMAT") {
+        None => Ok(false),
+        Some(value) if value.eq_ignore_ascii_case("text") => Ok(false),
+        Some(value) if value.eq_ignore_ascii_case("json") => Ok(true),
+        Some(value) => Err(crate::config::ConfigError {
+            key: "LOG_FORMAT".into(),
+            value,
+            reason: "expected text or json".into(),
+        }),
+    }
+}
+
 /// Installs the global subscriber, logging to stdout. `RUST_LOG` filters
 /// (default `info`, with the database driver's per-statement logs held at
 /// `warn`).
@@ -59,9 +93,9 @@ pub fn init_with_writer<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let source = crate::config::Environment;
+    let filter = log_filter(&source, DEFAULT_FILTER)?;
+    let json = json_logs(&source)?;
     let fmt = if json {
         tracing_subscriber::fmt::layer()
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
@@ -205,5 +239,33 @@ impl ShouldSample for Quiet {
         }
         self.0
             .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn log_settings_are_validated_and_name_the_variable() {
+        let source = |key: &str, value: &str| -> HashMap<String, String> {
+            [(key.to_owned(), value.to_owned())].into()
+        };
+        assert!(log_filter(&HashMap::new(), DEFAULT_FILTER).is_ok());
+        assert!(log_filter(&source("RUST_LOG", "debug,sqlx=warn"), DEFAULT_FILTER).is_ok());
+        let err = log_filter(&source("RUST_LOG", "info,sqlx=loud"), DEFAULT_FILTER).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid setting RUST_LOG="),
+            "{err}"
+        );
+        assert!(json_logs(&source("LOG_FORMAT", "JSON")).unwrap());
+        assert!(!json_logs(&source("LOG_FORMAT", "text")).unwrap());
+        let err = json_logs(&source("LOG_FORMAT", "xml")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid setting LOG_FORMAT="),
+            "{err}"
+        );
     }
 }

@@ -62,7 +62,11 @@ impl Config {
             },
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
-            database_url: config::secret_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL)?,
+            database_url: config::database_url_or(
+                source,
+                "INBOX_DATABASE_URL",
+                DEFAULT_DATABASE_URL,
+            )?,
             db_max_connections: config::parse_or(
                 source,
                 "INBOX_DB_MAX_CONNECTIONS",
