@@ -13,7 +13,7 @@ use tokio_stream::StreamExt;
 use tracing::Instrument;
 
 use super::{
-    App, apply,
+    App, apply, consumer_metrics,
     cursors::{self, Cursors},
     plan,
 };
@@ -44,7 +44,7 @@ pub async fn run(app: App, mut draining: Draining) {
             return;
         }
         let held = lease::acquire(&app.db, LEASE, &app.instance, ttl).await;
-        metrics().lease.record(
+        consumer_metrics::get().lease.record(
             u64::from(matches!(held, Ok(true))),
             &[opentelemetry::KeyValue::new(
                 "service.instance.id",
@@ -167,7 +167,7 @@ async fn follow(
                     }
                 }
                 let outcome = apply_events(app, &batch, &mut cursors).await?;
-                metrics().applied(&batch);
+                consumer_metrics::get().applied(&batch);
                 tracing::debug!(events = batch.len(), ?outcome, "applied");
                 if let Some(status) = interrupted {
                     return Err(resync_if_expired(app, status).await);
@@ -179,80 +179,16 @@ async fn follow(
                     .iter()
                     .map(|h| (h.after_sequence - cursors.position(&h.account_id)).max(0))
                     .sum();
-                metrics().lag.record(u64::try_from(lag).unwrap_or(0), &[]);
+                consumer_metrics::get()
+                    .lag
+                    .record(u64::try_from(lag).unwrap_or(0), &[]);
                 if lag == 0 {
-                    metrics().lag_time.record(0.0, &[]);
+                    consumer_metrics::get().lag_time.record(0.0, &[]);
                 }
             }
             None => {}
         }
     }
-}
-
-/// What an operator asks of the consumer: how far behind it is (in events
-/// from progress reports, and in time from every applied batch, so the
-/// figure is fresh exactly when events pour in), how long events take from
-/// commit to applied, and which replica holds the lease.
-struct Metrics {
-    lag: opentelemetry::metrics::Gauge<u64>,
-    lag_time: opentelemetry::metrics::Gauge<f64>,
-    applied_latency: opentelemetry::metrics::Histogram<f64>,
-    lease: opentelemetry::metrics::Gauge<u64>,
-}
-
-impl Metrics {
-    /// `events` were just committed here: the newest one's age is how far
-    /// this consumer trails ticketing.
-    fn applied(&self, events: &[tpb::Event]) {
-        let now = kit::time::now_micros();
-        let mut newest = None;
-        for event in events {
-            let Some(committed) = event
-                .create_time
-                .as_ref()
-                .and_then(kit::time::from_timestamp)
-            else {
-                continue;
-            };
-            let age = (now - committed).max(0) as f64 / 1e6;
-            self.applied_latency.record(age, &[]);
-            newest = Some(age);
-        }
-        if let Some(age) = newest {
-            self.lag_time.record(age, &[]);
-        }
-    }
-}
-
-fn metrics() -> &'static Metrics {
-    static METRICS: std::sync::OnceLock<Metrics> = std::sync::OnceLock::new();
-    METRICS.get_or_init(|| {
-        let meter = opentelemetry::global::meter("inbox");
-        Metrics {
-            lag: meter
-                .u64_gauge("inbox.consumer.lag")
-                .with_unit("{event}")
-                .with_description("events committed in ticketing and not yet applied here")
-                .build(),
-            lag_time: meter
-                .f64_gauge("inbox.consumer.lag_time")
-                .with_unit("s")
-                .with_description("age of the newest event applied (0 when caught up)")
-                .build(),
-            applied_latency: meter
-                .f64_histogram("inbox.events.apply.latency")
-                .with_unit("s")
-                .with_description(
-                    "time from an event's commit in ticketing to its application here",
-                )
-                .with_boundaries(kit::observe::LATENCY_BOUNDARIES.to_vec())
-                .build(),
-            lease: meter
-                .u64_gauge("inbox.consumer.lease.held")
-                .with_description("1 on the replica that holds the consumer lease, 0 elsewhere")
-                .build(),
-        }
-    })
 }
 
 /// How often the consumer tells ticketing how far it has applied events.

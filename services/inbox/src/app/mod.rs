@@ -4,6 +4,7 @@
 mod applied;
 pub mod apply;
 pub mod consumer;
+mod consumer_metrics;
 mod context;
 mod conversations;
 mod cursors;
