@@ -2,7 +2,8 @@
 """Runs each service binary the way the rendered Kubernetes manifests run it
 (container args, ConfigMap environment, secret-provided database URL) against
 SQLite on loopback, and checks it becomes SERVING on grpc.health.v1, drains on
-SIGTERM, and that each migration Job's command succeeds.
+SIGTERM, and that each init container's command (the migrations) succeeds on
+that database first.
 
 Usage: check-manifests.py RENDERED.yaml TARGET_DIR
 """
@@ -69,18 +70,24 @@ def main(rendered, target):
     config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in documents if d["kind"] == "ConfigMap"}
     failures = 0
     for doc in documents:
-        if doc["kind"] not in ("Deployment", "Job"):
+        if doc["kind"] != "Deployment":
             continue
-        container = doc["spec"]["template"]["spec"]["containers"][0]
+        pod = doc["spec"]["template"]["spec"]
+        container = pod["containers"][0]
         binary = os.path.join(target, container["image"].split("/")[-1].split(":")[0])
         with tempfile.TemporaryDirectory() as database_dir:
             env = environment(container, config_maps, database_dir)
             name = f'{doc["kind"]} {doc["metadata"]["name"]}'
-            if doc["kind"] == "Job":
-                done = subprocess.run([binary, *container["args"]], env=env, capture_output=True, timeout=60)
-                ok = done.returncode == 0
-                print(f"{name}: {' '.join(container['args'])} exited {done.returncode}")
-            else:
+            ok = True
+            for init in pod.get("initContainers", []):
+                init_binary = os.path.join(target, init["image"].split("/")[-1].split(":")[0])
+                init_env = environment(init, config_maps, database_dir)
+                done = subprocess.run([init_binary, *init["args"]], env=init_env, capture_output=True, timeout=60)
+                print(f"{name}: init container {init['name']}: {' '.join(init['args'])} exited {done.returncode}")
+                if done.returncode != 0:
+                    print(done.stderr.decode()[-2000:])
+                    ok = False
+            if ok:
                 port = container["ports"][0]["containerPort"]
                 listen_key = next(k for k in env if k.endswith("_LISTEN"))
                 port = free_port()

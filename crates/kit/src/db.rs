@@ -296,12 +296,4 @@ pub async fn relay_notifications(
     }
 }
 
-/// Connects and brings the schema up to date, on one connection pool.
-pub async fn open<M: sea_orm_migration::MigratorTrait>(
-    url: &str,
-    max_connections: u32,
-) -> Result<DatabaseConnection, DbErr> {
-    let db = connect(url, max_connections).await?;
-    M::up(&db, None).await?;
-    Ok(db)
-}
+pub use crate::migrate::open;

@@ -5,9 +5,9 @@ pub mod entities;
 pub mod events;
 pub mod merges;
 pub mod migration;
+pub mod migration_links;
 mod migration_merge;
 mod migration_owner_order;
-pub mod migration_links;
 pub mod queries;
 pub mod retention;
 
