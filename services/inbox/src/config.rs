@@ -12,9 +12,16 @@ pub struct Config {
     pub db_max_connections: NonZeroU32,
     /// Connections of the change streams' own pool (PostgreSQL).
     pub stream_db_connections: NonZeroU32,
-    /// Where ticketing listens: one URL, or several (replicas) separated by
-    /// commas, balanced with dead ones passed over.
+    /// Where ticketing listens: one URL or several, separated by commas.
+    /// Each name is resolved to all its addresses (a headless Service's
+    /// pods), and calls are balanced over them (`app::replicas`).
     pub ticketing_url: String,
+    /// How often ticketing's names are resolved again, so that replicas
+    /// added or removed are seen.
+    pub ticketing_resolve_interval: Duration,
+    /// What resolves ticketing's names: the system's resolver, or a fixed
+    /// table in tests.
+    pub ticketing_resolver: crate::app::replicas::Resolver,
     /// Deadline of each call to ticketing.
     pub ticketing_timeout: Duration,
     /// Longest wait between attempts to reach ticketing's event stream.
@@ -74,6 +81,12 @@ impl Config {
                 kit::db::DEFAULT_STREAM_CONNECTIONS,
             )?,
             ticketing_url,
+            ticketing_resolve_interval: config::duration_or(
+                source,
+                "INBOX_TICKETING_RESOLVE_INTERVAL",
+                Duration::from_secs(5),
+            )?,
+            ticketing_resolver: Default::default(),
             ticketing_timeout: config::duration_or(
                 source,
                 "INBOX_TICKETING_TIMEOUT",
