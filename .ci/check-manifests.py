@@ -3,10 +3,13 @@
 (container args, ConfigMap environment, secret-provided database URL) against
 SQLite on loopback, and checks it becomes SERVING on grpc.health.v1, drains on
 SIGTERM, and that each init container's command (the migrations) succeeds on
-that database first.
+that database first. It also checks the connection budget: every pod the
+HPAs allow, plus the rollout surge, with full pools, fits the PostgreSQL
+connection limit the overlay assumes (ConfigMap postgres-budget).
 
 Usage: check-manifests.py RENDERED.yaml TARGET_DIR
 """
+import math
 import os
 import signal
 import socket
@@ -65,10 +68,52 @@ def serving(port, deadline):
     return False
 
 
+# What each binary uses when its ConfigMap sets no pool size.
+DEFAULT_POOLS = {"DB_MAX_CONNECTIONS": 16, "STREAM_DB_CONNECTIONS": 4}
+# The migration lock is held on a connection of its own while a pod starts.
+LOCK_CONNECTIONS = 1
+
+
+def surge(deployment, replicas):
+    """Extra pods a rolling update may add (Kubernetes' default is 25 %)."""
+    value = (deployment["spec"].get("strategy", {}).get("rollingUpdate", {}) or {}).get("maxSurge", "25%")
+    if isinstance(value, str) and value.endswith("%"):
+        return math.ceil(replicas * int(value[:-1]) / 100)
+    return int(value)
+
+
+def connection_budget(documents, config_maps):
+    budgets = [d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "postgres-budget"]
+    if not budgets:
+        print("connection budget: no ConfigMap postgres-budget states the PostgreSQL limit assumed")
+        return 1
+    limit = int(budgets[0]["data"]["max_connections"])
+    reserved = int(budgets[0]["data"]["reserved_connections"])
+    hpas = {d["spec"]["scaleTargetRef"]["name"]: d for d in documents if d["kind"] == "HorizontalPodAutoscaler"}
+    total = 0
+    for doc in documents:
+        if doc["kind"] != "Deployment":
+            continue
+        name = doc["metadata"]["name"]
+        container = doc["spec"]["template"]["spec"]["containers"][0]
+        env = {}
+        for source in container.get("envFrom", []):
+            env.update(config_maps[source["configMapRef"]["name"]])
+        prefix = name.upper() + "_"
+        per_pod = LOCK_CONNECTIONS + sum(int(env.get(prefix + key, default)) for key, default in DEFAULT_POOLS.items())
+        replicas = hpas[name]["spec"]["maxReplicas"] if name in hpas else doc["spec"].get("replicas", 1)
+        pods = replicas + surge(doc, replicas)
+        total += pods * per_pod
+        print(f"connection budget: {name}: {pods} pods (HPA max {replicas} + surge) x {per_pod} connections = {pods * per_pod}")
+    ok = total <= limit - reserved
+    print(f"connection budget: {total} connections at most, against max_connections {limit} - {reserved} reserved: {'ok' if ok else 'OVER'}")
+    return 0 if ok else 1
+
+
 def main(rendered, target):
     documents = [d for d in yaml.safe_load_all(open(rendered)) if d]
     config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in documents if d["kind"] == "ConfigMap"}
-    failures = 0
+    failures = connection_budget(documents, config_maps)
     for doc in documents:
         if doc["kind"] != "Deployment":
             continue

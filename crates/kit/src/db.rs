@@ -296,4 +296,4 @@ pub async fn relay_notifications(
     }
 }
 
-pub use crate::migrate::open;
+pub use crate::migrate::{open, open_with_direct};

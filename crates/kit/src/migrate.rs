@@ -20,8 +20,18 @@ pub async fn open<M: sea_orm_migration::MigratorTrait>(
     url: &str,
     max_connections: u32,
 ) -> Result<DatabaseConnection, DbErr> {
+    open_with_direct::<M>(url, url, max_connections).await
+}
+
+/// [`open`], for a pool behind a transaction pooler (PgBouncer): the lock
+/// is a session's, so it is taken on `direct_url`, straight to PostgreSQL.
+pub async fn open_with_direct<M: sea_orm_migration::MigratorTrait>(
+    url: &str,
+    direct_url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
     let db = connect(url, max_connections).await?;
-    let lock = MigrationLock::acquire(url).await?;
+    let lock = MigrationLock::acquire(direct_url).await?;
     let migrated = migrate::<M>(&db).await;
     lock.release().await;
     migrated?;

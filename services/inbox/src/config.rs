@@ -9,6 +9,10 @@ use kit::config::{self, ConfigError, Source};
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// PostgreSQL reached without a transaction pooler, for what needs a
+    /// session of its own: LISTEN, the migration lock, the change streams'
+    /// pool. `None`: `database_url` (docs/operations.md, "PgBouncer").
+    pub direct_database_url: Option<String>,
     pub db_max_connections: NonZeroU32,
     /// Connections of the change streams' own pool (PostgreSQL).
     pub stream_db_connections: NonZeroU32,
@@ -70,6 +74,10 @@ impl Config {
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
             database_url: config::secret_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL)?,
+            direct_database_url: {
+                let url = config::secret_or(source, "INBOX_DIRECT_DATABASE_URL", "")?;
+                (!url.is_empty()).then_some(url)
+            },
             db_max_connections: config::parse_or(
                 source,
                 "INBOX_DB_MAX_CONNECTIONS",
@@ -132,6 +140,13 @@ impl Config {
                 ..Default::default()
             },
         })
+    }
+
+    /// Where sessions go: the direct URL if there is one.
+    pub fn direct_url(&self) -> &str {
+        self.direct_database_url
+            .as_deref()
+            .unwrap_or(&self.database_url)
     }
 
     /// Defaults with another database and ticketing address: what tests
