@@ -22,6 +22,11 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+# An ES256 public key whose private key no one kept: enough for a verifier
+# to start, useless for signing.
+JWKS = ('{"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "check", '
+        '"x": "dvZfonjWGa797ArEgM2DKjAqBFdPnYdTz4xqEwKfL3Q", "y": "UDIl_F9_5S-IFZeEoOCByPOjk7mhrcivFGtzqpAdmQw"}]}')
+
 
 def free_port():
     with socket.socket() as s:
@@ -40,6 +45,12 @@ def environment(container, config_maps, database_dir):
             secret = os.path.join(database_dir, "url")
             with open(secret, "w") as f:
                 f.write(f"sqlite://{database_dir}/db.sqlite?mode=rwc")
+            env[var["name"]] = secret
+        elif var["name"] == "AUTH_JWKS_FILE":
+            # Public keys only; the private half was thrown away.
+            secret = os.path.join(database_dir, "jwks.json")
+            with open(secret, "w") as f:
+                f.write(JWKS)
             env[var["name"]] = secret
         elif var["name"].endswith("_FILE"):
             # Any other mounted secret (a signing key, a token): a file of ours.

@@ -48,6 +48,9 @@ pub struct Config {
     pub auth: kit::auth::AuthConfig,
     /// The inbox's own token for calls to ticketing (token mode).
     pub service_token: Option<String>,
+    /// Where `service_token` was read from, if from a file: it is read
+    /// again while the inbox runs, so a rotated token needs no restart.
+    pub service_token_file: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inbox.db?mode=rwc";
@@ -71,6 +74,7 @@ impl Config {
                 let token = config::secret_or(source, "INBOX_SERVICE_TOKEN", "")?;
                 (!token.is_empty()).then_some(token)
             },
+            service_token_file: source.get("INBOX_SERVICE_TOKEN_FILE"),
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
             database_url: config::secret_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL)?,

@@ -66,7 +66,13 @@ impl App {
         let max_streams = config.limits.max_streams;
         let credentials = kit::identity::ServiceCredentials {
             name: SERVICE_IDENTITY.to_owned(),
-            token: config.service_token.clone(),
+            token: match &config.service_token_file {
+                Some(path) => kit::identity::ServiceToken::file(
+                    path,
+                    config.service_token.clone().unwrap_or_default(),
+                ),
+                None => kit::identity::ServiceToken::fixed(config.service_token.clone()),
+            },
         };
         Ok(Self {
             db,
