@@ -11,6 +11,7 @@ Usage: check-manifests.py RENDERED.yaml TARGET_DIR
 """
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -58,8 +59,12 @@ def environment(container, config_maps, database_dir):
             with open(secret, "w") as f:
                 f.write("check-manifests-secret")
             env[var["name"]] = secret
+        elif "valueFrom" in var:
+            # The downward API (pod name, uid, node…): any stand-in will do.
+            env[var["name"]] = f'check-{var["name"].lower()}'
         else:
-            env[var["name"]] = var["value"]
+            # Kubernetes expands $(NAME) from the variables defined before.
+            env[var["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), var["value"])
     # Keep all traffic on this machine: no collector is running here.
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
     return env
