@@ -35,7 +35,7 @@ fuzz_target!(|bytes: &[u8]| {
         check(parse::ticket_filter(&request));
     }
     if let Some(request) = decode::<pb::NotifyConversationChangedRequest>(bytes)
-        && let Some(report) = check(ticketing::app::notify::report(&request))
+        && let Some(report) = check(ticketing::api::parse::report(&request))
     {
         let _ = rules::consequence_of_report(report.change, &report.conversation, None);
         let linked = [LinkedConversation {

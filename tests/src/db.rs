@@ -61,11 +61,60 @@ impl TestDb {
         &self.url
     }
 
+    /// A copy of this database as it is now, as a backup would be. Nothing
+    /// may be connected to it (stop its service first).
+    pub async fn copy(&self, service: &str) -> TestDb {
+        let copy = TestDb::create(service).await;
+        match (&self.postgres, &copy.postgres) {
+            (Some((admin_url, from)), Some((_, to))) => {
+                let admin = Database::connect(admin_url)
+                    .await
+                    .expect("admin connection");
+                // A template must have no sessions; the stopped service's
+                // pool may still be closing its connections.
+                admin
+                    .execute_unprepared(&format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = '{from}' AND pid <> pg_backend_pid()"
+                    ))
+                    .await
+                    .expect("end sessions");
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE \"{to}\""))
+                    .await
+                    .expect("drop the empty copy");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{to}\" TEMPLATE \"{from}\""))
+                    .await
+                    .expect("copy the database");
+                admin.close().await.ok();
+            }
+            _ => {
+                let (Some(from), Some(to)) = (sqlite_file(&self.url), sqlite_file(&copy.url))
+                else {
+                    panic!("copy needs two SQLite files");
+                };
+                for suffix in ["", "-wal", "-shm"] {
+                    let source = format!("{from}{suffix}");
+                    if std::path::Path::new(&source).exists() {
+                        std::fs::copy(&source, format!("{to}{suffix}")).expect("copy the file");
+                    }
+                }
+            }
+        }
+        copy
+    }
+
     pub async fn drop_database(&mut self) {
         if let Some(postgres) = self.postgres.take() {
             drop_postgres(postgres).await;
         }
     }
+}
+
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://")?;
+    Some(rest.split('?').next()?.to_owned())
 }
 
 async fn drop_postgres((admin_url, name): (String, String)) {

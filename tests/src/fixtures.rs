@@ -60,6 +60,7 @@ pub fn events_after(account_id: &str, after_sequence: i64) -> tpb::WatchEventsRe
         cursors: vec![tpb::AccountCursor {
             account_id: account_id.into(),
             after_sequence,
+            ..Default::default()
         }],
         all_accounts: false,
     }

@@ -153,6 +153,29 @@ impl Stack {
         wait_serving(self.ticketing_addr).await;
     }
 
+    /// Gives the stopped ticketing a new, empty database (its old one is
+    /// dropped), as a reset of the local data that missed the inbox's.
+    pub async fn replace_ticketing_database(&mut self) {
+        assert!(self.ticketing.is_none(), "stop ticketing first");
+        let mut old = std::mem::replace(&mut self.ticketing_db, TestDb::create("ticketing").await);
+        old.drop_database().await;
+    }
+
+    /// A backup of the stopped ticketing's database, as it is now.
+    pub async fn backup_ticketing_database(&self) -> TestDb {
+        assert!(self.ticketing.is_none(), "stop ticketing first");
+        self.ticketing_db.copy("ticketing").await
+    }
+
+    /// Gives the stopped ticketing its database back as `backup` had it: a
+    /// restore from an older backup (its current one is dropped).
+    pub async fn restore_ticketing_database(&mut self, backup: &TestDb) {
+        assert!(self.ticketing.is_none(), "stop ticketing first");
+        let restored = backup.copy("ticketing").await;
+        let mut old = std::mem::replace(&mut self.ticketing_db, restored);
+        old.drop_database().await;
+    }
+
     /// Drains and stops ticketing, as SIGTERM would.
     pub async fn stop_ticketing(&mut self) {
         if let Some(running) = self.ticketing.take() {

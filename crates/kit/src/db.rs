@@ -148,6 +148,30 @@ mod tests {
     }
 }
 
+/// One connection to PostgreSQL before the pool opens: the pool retries
+/// refused connections until its timeout and then reports only that it timed
+/// out, where start-up should fail at once with the driver's cause
+/// (connection refused, no such host, bad password).
+pub(crate) async fn probe(url: &str) -> Result<(), DbErr> {
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _, postgres::PgConnectOptions};
+    if is_sqlite(url) {
+        return Ok(());
+    }
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|err: sea_orm::sqlx::Error| DbErr::Custom(err.to_string()))?;
+    match tokio::time::timeout(PROBE_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => conn
+            .close()
+            .await
+            .map_err(|err| DbErr::Custom(err.to_string())),
+        Ok(Err(err)) => Err(DbErr::Custom(format!("cannot connect: {err}"))),
+        Err(_) => Err(DbErr::Custom(format!("no answer within {PROBE_TIMEOUT:?}"))),
+    }
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Creates a plain (non-unique) index, for migrations.
 pub async fn create_index(
     manager: &sea_orm_migration::SchemaManager<'_>,

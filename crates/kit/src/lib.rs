@@ -23,6 +23,7 @@ pub mod signal;
 pub mod stream;
 pub mod telemetry;
 pub mod time;
+pub mod token;
 pub mod validate;
 
 pub use error::ApiError;

@@ -30,6 +30,7 @@ pub async fn open_with_direct<M: sea_orm_migration::MigratorTrait>(
     direct_url: &str,
     max_connections: u32,
 ) -> Result<DatabaseConnection, DbErr> {
+    crate::db::probe(url).await?;
     let db = connect(url, max_connections).await?;
     let lock = MigrationLock::acquire(direct_url).await?;
     let migrated = migrate::<M>(&db).await;

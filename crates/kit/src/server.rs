@@ -106,21 +106,39 @@ pub async fn health_and_reflection(
         state: Default::default(),
     };
     health.update(|_| {}).await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|err| ServeError::Reflection(err.to_string()))?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .map_err(|err| ServeError::Reflection(err.to_string()))?;
     let routes = Routes::new(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
+        .add_service(
+            reflection(service_name)
+                .build_v1()
+                .map_err(|err| ServeError::Reflection(err.to_string()))?,
+        )
+        .add_service(
+            reflection(service_name)
+                .build_v1alpha()
+                .map_err(|err| ServeError::Reflection(err.to_string()))?,
+        );
     Ok((health, routes))
 }
+
+/// Reflection for one port. The descriptor set holds both services' files
+/// (the inbox's imports ticketing's), so the list is narrowed to what this
+/// port answers. The `google.rpc` error-detail types are described too:
+/// grpcurl decodes `grpc-status-details-bin` only for types reflection
+/// knows, and prints the rest as raw bytes.
+fn reflection(service_name: &'static str) -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(service_name)
+        .with_service_name(HEALTH_SERVICE)
+        .with_service_name(REFLECTION_V1)
+        .with_service_name(REFLECTION_V1ALPHA)
+}
+
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -27,9 +27,44 @@ pub trait Service {
     ) -> impl Future<Output = Result<(), Self::Error>>;
 }
 
-/// `<binary> [serve]` serves; `<binary> migrate` only migrates. Exit code 2
-/// means bad usage or settings, 1 a failure while running.
+/// What a service binary is asked to do.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Migrate the database, then serve until SIGTERM or SIGINT (the default)
+    Serve,
+    /// Migrate the database, then exit (for Kubernetes Jobs)
+    Migrate,
+    /// Print a token signed with the configured HS256 key (AUTH_HS256_SECRET)
+    Token(crate::token::TokenArgs),
+}
+
+#[derive(Debug, clap::Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// `<binary> [serve]` serves; `<binary> migrate` only migrates;
+/// `<binary> token …` mints a token. Exit code 2 means bad usage or
+/// settings, 1 a failure while running.
 pub async fn main<S: Service>() -> ExitCode {
+    use clap::{CommandFactory, FromArgMatches};
+    let cli = Cli::command()
+        .name(S::NAME)
+        .about(format!(
+            "The {} service; settings come from the environment (README: Configuration)",
+            S::NAME
+        ))
+        .get_matches();
+    let command = match Cli::from_arg_matches(&cli) {
+        Ok(cli) => cli.command.unwrap_or(Command::Serve),
+        Err(err) => err.exit(),
+    };
+    let migrate_only = match command {
+        Command::Serve => false,
+        Command::Migrate => true,
+        Command::Token(args) => return print_token(S::NAME, &args),
+    };
     let config = match S::config(&crate::config::Environment) {
         Ok(config) => config,
         Err(err) => {
@@ -40,42 +75,53 @@ pub async fn main<S: Service>() -> ExitCode {
     let _telemetry = match crate::telemetry::init(S::NAME) {
         Ok(guard) => guard,
         Err(err) => {
-            eprintln!("{}: telemetry: {err}", S::NAME);
+            eprintln!("{}: {err}", S::NAME);
             return ExitCode::from(2);
         }
     };
-    let outcome = match std::env::args().nth(1).as_deref() {
-        Some("migrate") => S::migrate(&config).await.map(|()| {
+    let outcome = if migrate_only {
+        S::migrate(&config).await.map(|()| {
             tracing::info!(database = %crate::db::redacted(S::database(&config)), "migrations applied");
-        }),
-        None | Some("serve") => {
-            let addr = S::listen(&config);
-            let listener = match tokio::net::TcpListener::bind(addr).await {
-                Ok(listener) => listener,
-                Err(err) => {
-                    tracing::error!(%addr, %err, "cannot listen");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let shutdown = Shutdown::new();
-            let draining = shutdown.draining();
-            tokio::spawn(async move {
-                crate::shutdown::signal().await;
-                tracing::info!("signal received; draining");
-                shutdown.trigger();
-            });
-            S::run(config, listener, draining).await
-        }
-        Some(other) => {
-            eprintln!("{}: unknown command {other:?}; expected serve or migrate", S::NAME);
-            return ExitCode::from(2);
-        }
+        })
+    } else {
+        let addr = S::listen(&config);
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::error!(%addr, %err, "cannot listen");
+                return ExitCode::FAILURE;
+            }
+        };
+        let shutdown = Shutdown::new();
+        let draining = shutdown.draining();
+        tokio::spawn(async move {
+            crate::shutdown::signal().await;
+            tracing::info!("signal received; draining");
+            shutdown.trigger();
+        });
+        S::run(config, listener, draining).await
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(%err, "{} failed", S::NAME);
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Only the token goes to stdout, so that `$(… token …)` captures it.
+fn print_token(name: &str, args: &crate::token::TokenArgs) -> ExitCode {
+    match crate::auth::AuthConfig::from_source(&crate::config::Environment)
+        .and_then(|auth| crate::token::mint(&auth, args))
+    {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{name}: {err}");
+            ExitCode::from(2)
         }
     }
 }

@@ -28,14 +28,48 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// What is logged when `RUST_LOG` is unset: the database driver logs every
+/// statement at INFO.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn";
+
+/// `RUST_LOG` (or `default`), refused when it does not parse: a typo would
+/// otherwise silently log at the default level.
+pub fn log_filter(
+    source: &dyn crate::config::Source,
+    default: &str,
+) -> Result<EnvFilter, crate::config::ConfigError> {
+    let directives = source.get("RUST_LOG");
+    EnvFilter::builder()
+        .parse(directives.as_deref().unwrap_or(default))
+        .map_err(|err| crate::config::ConfigError {
+            key: "RUST_LOG".into(),
+            value: directives.unwrap_or_default(),
+            reason: err.to_string(),
+        })
+}
+
+/// `LOG_FORMAT`: `text` (the default) or `json`.
+pub fn json_logs(source: &dyn crate::config::Source) -> Result<bool, crate::config::ConfigError> {
+    match source.get("LOG_FORMAT") {
+        None => Ok(false),
+        Some(value) if value.eq_ignore_ascii_case("text") => Ok(false),
+        Some(value) if value.eq_ignore_ascii_case("json") => Ok(true),
+        Some(value) => Err(crate::config::ConfigError {
+            key: "LOG_FORMAT".into(),
+            value,
+            reason: "expected text or json".into(),
+        }),
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG` filters (default `info`, with
 /// the database driver's per-statement logs held at `warn`).
 pub fn init(
     service_name: &'static str,
 ) -> Result<TelemetryGuard, Box<dyn std::error::Error + Send + Sync>> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let source = crate::config::Environment;
+    let filter = log_filter(&source, DEFAULT_FILTER)?;
+    let json = json_logs(&source)?;
     let fmt = if json {
         tracing_subscriber::fmt::layer()
             .json()
@@ -84,4 +118,32 @@ pub fn init(
         tracing::info!("exporting traces and metrics over OTLP");
     }
     Ok(TelemetryGuard { tracer, meter })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn log_settings_are_validated_and_name_the_variable() {
+        let source = |key: &str, value: &str| -> HashMap<String, String> {
+            [(key.to_owned(), value.to_owned())].into()
+        };
+        assert!(log_filter(&HashMap::new(), DEFAULT_FILTER).is_ok());
+        assert!(log_filter(&source("RUST_LOG", "debug,sqlx=warn"), DEFAULT_FILTER).is_ok());
+        let err = log_filter(&source("RUST_LOG", "info,sqlx=loud"), DEFAULT_FILTER).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid setting RUST_LOG="),
+            "{err}"
+        );
+        assert!(json_logs(&source("LOG_FORMAT", "JSON")).unwrap());
+        assert!(!json_logs(&source("LOG_FORMAT", "text")).unwrap());
+        let err = json_logs(&source("LOG_FORMAT", "xml")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid setting LOG_FORMAT="),
+            "{err}"
+        );
+    }
 }

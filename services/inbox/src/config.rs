@@ -77,7 +77,11 @@ impl Config {
             service_token_file: source.get("INBOX_SERVICE_TOKEN_FILE"),
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
-            database_url: config::secret_or(source, "INBOX_DATABASE_URL", DEFAULT_DATABASE_URL)?,
+            database_url: config::database_url_or(
+                source,
+                "INBOX_DATABASE_URL",
+                DEFAULT_DATABASE_URL,
+            )?,
             direct_database_url: {
                 let url = config::secret_or(source, "INBOX_DIRECT_DATABASE_URL", "")?;
                 (!url.is_empty()).then_some(url)

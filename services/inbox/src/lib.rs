@@ -18,8 +18,13 @@ pub const SERVICE_NAME: &str = "inbox.v1.InboxService";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("database {url}: {source}")]
-    Database { url: String, source: sea_orm::DbErr },
+    /// Names the setting, so that start-up with a bad one says which.
+    #[error("{variable}={url}: {source}")]
+    Database {
+        variable: &'static str,
+        url: String,
+        source: sea_orm::DbErr,
+    },
     #[error("ticketing address {url}: {source}")]
     TicketingUrl {
         url: String,
@@ -40,6 +45,7 @@ pub async fn migrate(config: &Config) -> Result<(), RunError> {
 /// A database failure, naming the database (password hidden).
 fn database_error(config: &Config) -> impl FnOnce(sea_orm::DbErr) -> RunError + '_ {
     |source| RunError::Database {
+        variable: "INBOX_DATABASE_URL",
         url: kit::db::redacted(&config.database_url),
         source,
     }
@@ -64,6 +70,15 @@ pub async fn run(
     draining: Draining,
 ) -> Result<(), RunError> {
     let auth = kit::auth::Authenticator::new(&config.auth)?;
+    if config.auth.mode == kit::auth::Mode::Tokens && config.service_token.is_none() {
+        // Every call to ticketing would be refused, and the consumer would
+        // retry for ever: refuse to start instead.
+        return Err(RunError::Auth(kit::config::ConfigError {
+            key: "INBOX_SERVICE_TOKEN".into(),
+            value: String::new(),
+            reason: "is required in token mode (AUTH_MODE=jwt): the inbox's own token for calling ticketing".into(),
+        }));
+    }
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
     let url = kit::db::redacted(&config.database_url);
     let db = open(&config).await?;

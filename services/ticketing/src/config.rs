@@ -59,7 +59,7 @@ impl Config {
         Ok(Self {
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "TICKETING_LISTEN", "127.0.0.1:50052")?,
-            database_url: config::secret_or(
+            database_url: config::database_url_or(
                 source,
                 "TICKETING_DATABASE_URL",
                 DEFAULT_DATABASE_URL,

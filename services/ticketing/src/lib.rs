@@ -21,8 +21,13 @@ pub const SERVICE_NAME: &str = "ticketing.v1.TicketingService";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("database {url}: {source}")]
-    Database { url: String, source: sea_orm::DbErr },
+    /// Names the setting, so that start-up with a bad one says which.
+    #[error("{variable}={url}: {source}")]
+    Database {
+        variable: &'static str,
+        url: String,
+        source: sea_orm::DbErr,
+    },
     #[error("serve: {0}")]
     Serve(#[from] kit::server::ServeError),
     #[error("{0}")]
@@ -38,6 +43,7 @@ pub async fn migrate(config: &Config) -> Result<(), RunError> {
 /// A database failure, naming the database (password hidden).
 fn database_error(config: &Config) -> impl FnOnce(sea_orm::DbErr) -> RunError + '_ {
     |source| RunError::Database {
+        variable: "TICKETING_DATABASE_URL",
         url: kit::db::redacted(&config.database_url),
         source,
     }

@@ -43,6 +43,7 @@ pub async fn watch(
     draining: Draining,
 ) -> Result<EventStream, ApiError> {
     let mut cursors = BTreeMap::new();
+    let mut written_at = BTreeMap::new();
     for (i, cursor) in request.cursors.iter().enumerate() {
         let field = format!("cursors[{i}]");
         let account = kit::validate::id(&cursor.account_id, &format!("{field}.account_id"))?;
@@ -56,6 +57,12 @@ pub async fn watch(
             return Err(ApiError::PermissionDenied(format!(
                 "{field}: not your account"
             )));
+        }
+        if let Some(time) = &cursor.last_event_time {
+            let micros = kit::time::from_timestamp(time).ok_or_else(|| {
+                ApiError::invalid(format!("{field}.last_event_time"), "is not a valid time")
+            })?;
+            written_at.insert(account.clone(), micros);
         }
         cursors.insert(account, cursor.after_sequence);
     }
@@ -99,6 +106,30 @@ pub async fn watch(
         let after = cursors.get(&row.account_id).copied().unwrap_or(0);
         if after < row.pruned_through {
             return Err(expired(&row.account_id, after, row.pruned_through));
+        }
+    }
+    // The consumer's cursor names an event this log must still have, as
+    // it was written: a log restored from an older backup, or replaced,
+    // may have passed the cursor's number again with other events.
+    for (account, expected) in &written_at {
+        let after = cursors.get(account).copied().unwrap_or(0);
+        if after == 0 {
+            continue;
+        }
+        let found = events::written_at(&app.stream_db, account, after).await?;
+        if found != Some(*expected) {
+            let head = heads.get(account).copied().unwrap_or(0);
+            return Err(ApiError::OutOfRange {
+                reason: "LOG_DIVERGED",
+                message: format!(
+                    "event {after} of account {account} is not the one this consumer applied: \
+                     the log was restored or replaced; resynchronise"
+                ),
+                metadata: vec![
+                    ("account_id".into(), account.clone()),
+                    ("head".into(), head.to_string()),
+                ],
+            });
         }
     }
     let slot = app
@@ -220,6 +251,7 @@ impl Watcher {
                     heads: heads
                         .iter()
                         .map(|row| pb::AccountCursor {
+                            last_event_time: None,
                             account_id: row.account_id.clone(),
                             after_sequence: row.last_sequence,
                         })

@@ -2,10 +2,15 @@
 //! `./data/` unless configured otherwise, until Ctrl-C. For laptops only:
 //! it runs in development mode, where callers name their account in
 //! metadata (see docs/security.md).
+//!
+//! It fails fast: a bad setting, or a service that cannot start (say, an
+//! unreachable database), stops the whole stack with one line naming the
+//! cause and a non-zero exit, and the banner only prints once both serve.
 
-use std::process::ExitCode;
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use kit::shutdown::Shutdown;
+type Outcome = Result<(), String>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,7 +35,7 @@ async fn main() -> ExitCode {
     let _telemetry = match kit::telemetry::init("devstack") {
         Ok(guard) => guard,
         Err(err) => {
-            eprintln!("devstack: telemetry: {err}");
+            eprintln!("devstack: {err}");
             return ExitCode::from(2);
         }
     };
@@ -45,21 +50,13 @@ async fn main() -> ExitCode {
     ) {
         (Ok(t), Ok(i)) => (t, i),
         (Err(err), _) | (_, Err(err)) => {
-            tracing::error!("{err}");
+            eprintln!("devstack: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let hint = if development {
-        "development mode (no tokens): name the caller in metadata, e.g.\n  grpcurl -plaintext -H 'x-account-id: <account id>' -H 'x-user-id: agent-1' …"
-    } else {
-        "token mode: send -H 'authorization: Bearer <jwt>' (docs/security.md)"
-    };
-    println!(
-        "\n  ticketing  {}\n  inbox      {}\n\n  {hint}\n",
-        ticketing_config.listen, inbox_config.listen
-    );
+    let addrs = (ticketing_config.listen, inbox_config.listen);
     let shutdown = Shutdown::new();
-    let ticketing = {
+    let mut ticketing = {
         let draining = shutdown.draining();
         tokio::spawn(async move {
             ticketing::run(ticketing_config, ticketing_listener, draining)
@@ -67,7 +64,7 @@ async fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
         })
     };
-    let inbox = {
+    let mut inbox = {
         let draining = shutdown.draining();
         tokio::spawn(async move {
             inbox::run(inbox_config, inbox_listener, draining)
@@ -75,22 +72,67 @@ async fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
         })
     };
-    kit::shutdown::signal().await;
-    tracing::info!("signal received; draining");
+    let announce = async {
+        serving(addrs.0).await;
+        serving(addrs.1).await;
+        banner(addrs, development);
+        std::future::pending::<std::convert::Infallible>().await
+    };
+    // Whichever comes first: Ctrl-C, or a service that stopped on its own
+    // (it failed to start, or failed while serving). Either stops both.
+    let (stopped_early, still_running) = tokio::select! {
+        _ = kit::shutdown::signal() => (None, vec![("ticketing", ticketing), ("inbox", inbox)]),
+        outcome = &mut ticketing => (Some(("ticketing", flatten(outcome))), vec![("inbox", inbox)]),
+        outcome = &mut inbox => (Some(("inbox", flatten(outcome))), vec![("ticketing", ticketing)]),
+        never = announce => match never {},
+    };
     shutdown.trigger();
     let mut code = ExitCode::SUCCESS;
-    for (name, task) in [("ticketing", ticketing), ("inbox", inbox)] {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                tracing::error!(service = name, %err, "service failed");
-                code = ExitCode::FAILURE;
-            }
-            Err(err) => {
-                tracing::error!(service = name, %err, "service panicked");
-                code = ExitCode::FAILURE;
-            }
+    match stopped_early {
+        None => tracing::info!("signal received; draining"),
+        Some((name, outcome)) => {
+            let cause = outcome.err().unwrap_or_else(|| "stopped".into());
+            eprintln!("devstack: {name}: {cause}");
+            code = ExitCode::FAILURE;
+        }
+    }
+    for (name, task) in still_running {
+        if let Err(err) = flatten(task.await) {
+            eprintln!("devstack: {name}: {err}");
+            code = ExitCode::FAILURE;
         }
     }
     code
+}
+
+fn flatten(joined: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+    joined.unwrap_or_else(|err| Err(format!("panicked: {err}")))
+}
+
+/// Waits until the service at `addr` answers health checks with SERVING.
+async fn serving(addr: SocketAddr) {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    loop {
+        if let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            && let Ok(channel) = endpoint.connect().await
+            && let Ok(answer) = HealthClient::new(channel)
+                .check(HealthCheckRequest::default())
+                .await
+            && answer.into_inner().status == ServingStatus::Serving as i32
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn banner((ticketing, inbox): (SocketAddr, SocketAddr), development: bool) {
+    let hint = if development {
+        "development mode (no tokens): name the caller in metadata, e.g.\n  grpcurl -plaintext -H 'x-account-id: <account id>' -H 'x-user-id: agent-1' …"
+    } else {
+        "token mode: send -H 'authorization: Bearer <jwt>' (docs/security.md)"
+    };
+    println!("\n  ticketing  {ticketing}\n  inbox      {inbox}\n\n  {hint}\n");
 }

@@ -79,7 +79,7 @@ enum FollowError {
     Database(#[from] sea_orm::DbErr),
     #[error("another replica took over the consumer lease")]
     LeaseLost,
-    #[error("account {0} was resynchronised from a snapshot after its cursor expired")]
+    #[error("account {0} was resynchronised from a snapshot: its cursor was outside the log")]
     Resynchronised(String),
 }
 
@@ -95,6 +95,10 @@ async fn follow(
             .map(|c| tpb::AccountCursor {
                 account_id: c.account_id.clone(),
                 after_sequence: c.last_sequence,
+                // Ticketing checks its event at the cursor was written
+                // then: a restored or replaced log has another one there.
+                last_event_time: (c.last_event_time > 0)
+                    .then(|| kit::time::to_timestamp(c.last_event_time)),
             })
             .collect(),
         all_accounts: true,
@@ -206,6 +210,7 @@ async fn acknowledge(app: &App) {
             .map(|c| tpb::AccountCursor {
                 account_id: c.account_id,
                 after_sequence: c.last_sequence,
+                last_event_time: None,
             })
             .collect(),
     });
@@ -220,11 +225,11 @@ async fn acknowledge(app: &App) {
     }
 }
 
-/// On CURSOR_EXPIRED, resynchronises that account from a snapshot; either
-/// way the stream is then reopened.
+/// On CURSOR_EXPIRED or CURSOR_AHEAD, resynchronises that account from a
+/// snapshot; either way the stream is then reopened.
 async fn resync_if_expired(app: &App, status: tonic::Status) -> FollowError {
-    if let Some((account_id, pruned_through)) = super::resync::expired_cursor(&status) {
-        match app.resync_account(&account_id, pruned_through).await {
+    if let Some((account_id, cursor_move)) = super::resync::lost_cursor(&status) {
+        match app.resync_account(&account_id, cursor_move).await {
             Ok(_) => return FollowError::Resynchronised(account_id),
             Err(err) => return FollowError::Status(err),
         }
@@ -303,7 +308,7 @@ async fn move_cursors_alone(
             cursors.forget(account_id);
             return Ok(None);
         }
-        cursors.committed(account_id, last);
+        cursors.committed(account_id, last.0);
     }
     Ok(Some(Applied::Applied))
 }
@@ -348,7 +353,8 @@ async fn apply_in_one_transaction(
                 "gap in the event stream"
             );
         }
-        if !queries::advance_cursor(&txn, account_id, cursor, last.sequence).await? {
+        let to = (last.sequence, cursors::written_at(last));
+        if !queries::advance_cursor(&txn, account_id, cursor, to).await? {
             // Another consumer moved it first: nothing of this batch may stay.
             cursors.forget(account_id);
             return Ok(remembered.is_none().then_some(Applied::Fenced));
@@ -458,7 +464,7 @@ mod tests {
         let config = crate::Config::for_database(&url, "http://127.0.0.1:1");
         let app = App::new(db.clone(), db, config).expect("app");
         assert!(
-            queries::advance_cursor(&app.db, "a", 0, 5)
+            queries::advance_cursor(&app.db, "a", 0, (5, 0))
                 .await
                 .expect("store")
         );

@@ -225,9 +225,10 @@ impl App {
         let sequence =
             changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
         let report = match reopened {
-            Some(change) => {
-                Some(changes::enqueue_report(&txn, &after, change, sequence, caller).await?)
-            }
+            Some(change) => Some(
+                changes::enqueue_report(&txn, &after, change, sequence, super::reporter(caller))
+                    .await?,
+            ),
             None => None,
         };
         txn.commit().await.map_err(ApiError::from)?;

@@ -58,17 +58,27 @@ impl Cursors {
     }
 }
 
-/// The last event of each account in `events`, accounts in order of first
-/// appearance.
-pub fn last_of_each_account<'e>(events: &[&'e tpb::Event]) -> Vec<(&'e str, i64)> {
-    let mut last: Vec<(&'e str, i64)> = Vec::new();
+/// The last event of each account in `events` (its sequence and when it
+/// was written), accounts in order of first appearance.
+pub fn last_of_each_account<'e>(events: &[&'e tpb::Event]) -> Vec<(&'e str, (i64, i64))> {
+    let mut last: Vec<(&'e str, (i64, i64))> = Vec::new();
     for event in events {
+        let this = (event.sequence, written_at(event));
         match last.iter_mut().find(|(a, _)| *a == event.account_id) {
-            Some(entry) => entry.1 = entry.1.max(event.sequence),
-            None => last.push((&event.account_id, event.sequence)),
+            Some(entry) => entry.1 = entry.1.max(this),
+            None => last.push((&event.account_id, this)),
         }
     }
     last
+}
+
+/// When ticketing wrote `event` (µs), or 0 if it does not say.
+pub fn written_at(event: &tpb::Event) -> i64 {
+    event
+        .create_time
+        .as_ref()
+        .and_then(kit::time::from_timestamp)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -117,6 +127,6 @@ mod tests {
     fn last_sequences_per_account_keep_first_appearance_order() {
         let events = [event("b", 3), event("a", 6), event("b", 4)];
         let refs: Vec<&tpb::Event> = events.iter().collect();
-        assert_eq!(last_of_each_account(&refs), [("b", 4), ("a", 6)]);
+        assert_eq!(last_of_each_account(&refs), [("b", (4, 0)), ("a", (6, 0))]);
     }
 }

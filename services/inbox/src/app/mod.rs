@@ -128,3 +128,11 @@ pub fn from_ticketing(status: tonic::Status) -> ApiError {
         _ => ApiError::Upstream(Box::new(status)),
     }
 }
+
+/// The store's record of who made a change, from the caller.
+pub(crate) fn reporter(caller: &Caller) -> crate::store::changes::Reporter {
+    crate::store::changes::Reporter {
+        user_id: caller.user_id.clone(),
+        traceparent: caller.trace_context.get("traceparent").cloned(),
+    }
+}

@@ -103,9 +103,10 @@ impl App {
         // conversations of one ticket (R4). Inserting a new outbox row
         // waits on no other writer, so the head stays the last lock taken.
         let queued = match report {
-            Some(change) => {
-                Some(changes::enqueue_report(&txn, &next, change, sequence, caller).await?)
-            }
+            Some(change) => Some(
+                changes::enqueue_report(&txn, &next, change, sequence, super::reporter(caller))
+                    .await?,
+            ),
             None => None,
         };
         txn.commit().await?;

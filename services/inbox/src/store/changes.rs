@@ -148,6 +148,14 @@ pub async fn read_after(
         .collect()
 }
 
+/// Who made a reported change, and the trace it belongs to: the report
+/// acts for that user, in that trace, when it is delivered.
+#[derive(Debug, Clone, Default)]
+pub struct Reporter {
+    pub user_id: Option<String>,
+    pub traceparent: Option<String>,
+}
+
 /// Queues a report of `row` (after its change, logged at `change_sequence`)
 /// for ticketing.
 pub async fn enqueue_report(
@@ -155,7 +163,7 @@ pub async fn enqueue_report(
     row: &conversation::Model,
     change: tpb::ConversationChange,
     change_sequence: i64,
-    caller: &kit::identity::Caller,
+    reporter: Reporter,
 ) -> Result<outbox::Model, DbErr> {
     let snapshot = tpb::ConversationSnapshot {
         change_sequence,
@@ -164,8 +172,8 @@ pub async fn enqueue_report(
     let report = outbox::Model {
         id: kit::new_id(),
         account_id: row.account_id.clone(),
-        user_id: caller.user_id.clone(),
-        traceparent: caller.trace_context.get("traceparent").cloned(),
+        user_id: reporter.user_id,
+        traceparent: reporter.traceparent,
         request_id: kit::new_id(),
         change: change as i32,
         snapshot: snapshot.encode_to_vec(),

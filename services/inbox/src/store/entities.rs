@@ -108,6 +108,10 @@ pub mod event_cursor {
         pub account_id: String,
         pub last_sequence: i64,
         pub updated_at: i64,
+        /// When ticketing wrote the event at `last_sequence` (µs; 0 when
+        /// unknown): a log restored or replaced since has another event
+        /// there, or none (LOG_DIVERGED).
+        pub last_event_time: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

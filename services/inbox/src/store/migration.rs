@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(Initial),
             Box::new(kit::idempotency::migration::Migration),
+            Box::new(super::migration_log_identity::Migration),
         ]
     }
 }

@@ -218,13 +218,14 @@ pub async fn cursor_of(conn: &impl ConnectionTrait, account_id: &str) -> Result<
         .map_or(0, |c| c.last_sequence))
 }
 
-/// Moves an account's cursor from `from` to `to`. Fails (returns false) when
-/// another consumer moved it first: the caller must roll back.
+/// Moves an account's cursor from `from` to `to`, the event at `to` having
+/// been written at `to_time`. Fails (returns false) when another consumer
+/// moved it first: the caller must roll back.
 pub async fn advance_cursor(
     conn: &impl ConnectionTrait,
     account_id: &str,
     from: i64,
-    to: i64,
+    (to, to_time): (i64, i64),
 ) -> Result<bool, DbErr> {
     let now = kit::time::now_micros();
     if from == 0 {
@@ -232,6 +233,7 @@ pub async fn advance_cursor(
             account_id: Set(account_id.to_owned()),
             last_sequence: Set(to),
             updated_at: Set(now),
+            last_event_time: Set(to_time),
         })
         .exec(conn)
         .await;
@@ -244,6 +246,7 @@ pub async fn advance_cursor(
     let result = event_cursor::Entity::update_many()
         .col_expr(event_cursor::Column::LastSequence, to.into())
         .col_expr(event_cursor::Column::UpdatedAt, now.into())
+        .col_expr(event_cursor::Column::LastEventTime, to_time.into())
         .filter(event_cursor::Column::AccountId.eq(account_id))
         .filter(event_cursor::Column::LastSequence.eq(from))
         .exec(conn)
@@ -267,6 +270,31 @@ pub async fn find_conversation_for_update(
 }
 
 /// Moves an account's cursor forward to `to` (never back), after a resync.
+/// Sets the account's cursor, back as well as forward: only for a
+/// resynchronisation after ticketing's log was reset.
+pub async fn set_cursor(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    to: i64,
+) -> Result<(), DbErr> {
+    use event_cursor::Column as C;
+    event_cursor::Entity::insert(event_cursor::ActiveModel {
+        account_id: Set(account_id.to_owned()),
+        last_sequence: Set(to),
+        updated_at: Set(kit::time::now_micros()),
+        // Unknown after a resynchronisation: the next event sets it.
+        last_event_time: Set(0),
+    })
+    .on_conflict(
+        OnConflict::column(C::AccountId)
+            .update_columns([C::LastSequence, C::UpdatedAt, C::LastEventTime])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
 pub async fn raise_cursor(
     conn: &impl ConnectionTrait,
     account_id: &str,
@@ -279,10 +307,12 @@ pub async fn raise_cursor(
         account_id: Set(account_id.to_owned()),
         last_sequence: Set(to),
         updated_at: Set(kit::time::now_micros()),
+        // Unknown after a resynchronisation: the next event sets it.
+        last_event_time: Set(0),
     })
     .on_conflict(
         OnConflict::column(C::AccountId)
-            .update_columns([C::LastSequence, C::UpdatedAt])
+            .update_columns([C::LastSequence, C::UpdatedAt, C::LastEventTime])
             .action_and_where(higher)
             .to_owned(),
     )

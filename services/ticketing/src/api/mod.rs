@@ -15,8 +15,6 @@ use tonic::{Request, Response, Status};
 
 use crate::{app::App, convert, stream};
 
-pub use parse::conversation as parse_conversation;
-
 pub struct Api {
     app: App,
     draining: Draining,
@@ -232,7 +230,7 @@ impl TicketingService for Api {
             &mut request_id,
             &request,
         )?;
-        let report = crate::app::notify::report(&request)?;
+        let report = parse::report(&request)?;
         Ok(Response::new(
             self.app
                 .notify_conversation_changed(&caller, report, key.clone())

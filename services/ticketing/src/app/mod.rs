@@ -12,6 +12,7 @@ mod properties;
 mod retention;
 mod tickets;
 mod trash;
+mod unmerge;
 mod update;
 
 use std::sync::Arc;

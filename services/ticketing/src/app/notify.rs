@@ -9,7 +9,6 @@ use super::{
     tickets::{facts_row, merged_facts},
 };
 use crate::{
-    convert,
     domain::{ConversationFacts, Reported, TicketFacts, rules, rules::Consequence},
     store::{events::EventBatch, queries},
 };
@@ -177,31 +176,4 @@ impl App {
         self.commit(txn, batch).await?;
         Ok(Some(answer))
     }
-}
-
-pub fn report(request: &pb::NotifyConversationChangedRequest) -> Result<Report, ApiError> {
-    let snapshot = request
-        .conversation
-        .as_ref()
-        .ok_or_else(|| ApiError::invalid("conversation", "is required"))?;
-    if snapshot.version <= 0 {
-        return Err(ApiError::invalid(
-            "conversation.version",
-            "must be positive",
-        ));
-    }
-    Ok(Report {
-        change: convert::reported(request.change, "change")?,
-        conversation: crate::api::parse_conversation(snapshot, "conversation")?,
-        version: snapshot.version,
-        change_sequence: match snapshot.change_sequence {
-            negative if negative < 0 => {
-                return Err(ApiError::invalid(
-                    "conversation.change_sequence",
-                    "must not be negative",
-                ));
-            }
-            sequence => sequence,
-        },
-    })
 }

@@ -229,6 +229,18 @@ fn decode(row: event::Model) -> Result<pb::Event, DbErr> {
     Ok(event)
 }
 
+/// When the event `sequence` of an account was written, if the log has it.
+pub async fn written_at(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    sequence: i64,
+) -> Result<Option<i64>, DbErr> {
+    Ok(event::Entity::find_by_id((account_id.to_owned(), sequence))
+        .one(conn)
+        .await?
+        .map(|row| row.created_at))
+}
+
 /// Which item's history to read.
 pub enum Subject<'a> {
     Ticket(&'a str),

@@ -5,17 +5,9 @@
 //! for the transport, and the path's SQL transactions issued directly for
 //! the database. Figures go to stdout, and with --json and --svg to files.
 //!
-//! cargo run --release -p e2e --bin bench -- [options]
-//!   --seconds N          per path and concurrency (10; smoke 1)
-//!   --concurrency LIST   callers, e.g. 1,4,16,64 (64; smoke 4)
-//!   --connections N      HTTP/2 connections per service (4)
-//!   --paths LIST         noop,create,ticket,close,assign,merge,context,list,propagation,fanout
-//!   --subscribers N      fan-out subscribers (1000; smoke 20)
-//!   --events N           fan-out changes per second (100; smoke 20)
-//!   --growth LIST        instead of the paths: sidebar and list at these
-//!                        conversation counts, e.g. 10000,1000000
-//!   --slices N           alternate service and raw runs in N slices (5; smoke 1)
-//!   --json FILE, --svg FILE, --smoke
+//! `cargo run --release -p e2e --bin bench -- --help` lists the options.
+//! Logs go to stderr at WARN unless `RUST_LOG` says otherwise, so that the
+//! table on stdout stands alone.
 
 mod load;
 mod memory;
@@ -44,60 +36,133 @@ pub struct Options {
     svg: Option<String>,
 }
 
-fn options() -> Options {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let list = |flag: &str| -> Option<Vec<String>> {
-        value(flag).map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
-    };
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let all_paths = "noop,create,ticket,close,assign,merge,context,list,propagation,fanout";
-    Options {
-        seconds: value("--seconds")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if smoke { 1 } else { 10 }),
-        concurrency: list("--concurrency")
-            .map(|l| l.iter().filter_map(|c| c.parse().ok()).collect())
-            .filter(|l: &Vec<usize>| !l.is_empty())
-            .unwrap_or_else(|| vec![if smoke { 4 } else { 64 }]),
-        connections: value("--connections")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(4)
-            .max(1),
-        paths: list("--paths").unwrap_or_else(|| all_paths.split(',').map(str::to_owned).collect()),
-        subscribers: value("--subscribers")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if smoke { 20 } else { 1000 }),
-        events_per_second: value("--events")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if smoke { 20.0 } else { 100.0 }),
-        growth: list("--growth")
-            .map(|l| {
-                l.iter()
-                    .filter_map(|c| c.replace('_', "").parse::<u64>().ok())
-                    .map(|n| {
-                        n.div_ceil(seed::CONVERSATIONS_PER_CONTACT)
-                            * seed::CONVERSATIONS_PER_CONTACT
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        slices: value("--slices")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if smoke { 1 } else { 5 }),
-        json: value("--json"),
-        svg: value("--svg"),
+const PATHS: [&str; 10] = [
+    "noop",
+    "create",
+    "ticket",
+    "close",
+    "assign",
+    "merge",
+    "context",
+    "list",
+    "propagation",
+    "fanout",
+];
+
+/// Both services on a fresh database (PostgreSQL when TEST_DATABASE_URL
+/// names a server, SQLite files otherwise), each path measured beside its
+/// raw limits. Figures go to stdout, and with --json and --svg to files.
+#[derive(clap::Parser)]
+#[command(name = "bench")]
+struct Cli {
+    /// Seconds per path and concurrency [default: 10; smoke: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    seconds: Option<u64>,
+    /// Concurrent callers, e.g. 1,4,16,64 [default: 64; smoke: 4]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = positive)]
+    concurrency: Vec<usize>,
+    /// HTTP/2 connections per service
+    #[arg(long, value_name = "N", default_value = "4", value_parser = positive)]
+    connections: usize,
+    /// Paths to run [default: all]
+    #[arg(long, value_name = "LIST", value_delimiter = ',',
+          value_parser = clap::builder::PossibleValuesParser::new(PATHS))]
+    paths: Vec<String>,
+    /// Fan-out subscribers [default: 1000; smoke: 20]
+    #[arg(long, value_name = "N", value_parser = positive)]
+    subscribers: Option<usize>,
+    /// Fan-out changes per second [default: 100; smoke: 20]
+    #[arg(long, value_name = "N", value_parser = per_second)]
+    events: Option<f64>,
+    /// Instead of the paths: the sidebar and the list at these conversation
+    /// counts, e.g. 10000,1_000_000
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = count)]
+    growth: Vec<u64>,
+    /// Alternate service and raw runs in N slices [default: 5; smoke: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    slices: Option<u32>,
+    /// Also write the figures as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    json: Option<String>,
+    /// Also plot throughput and p99 against concurrency to this SVG file
+    #[arg(long, value_name = "FILE")]
+    svg: Option<String>,
+    /// The few-second run CI does
+    #[arg(long)]
+    smoke: bool,
+}
+
+fn positive(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a whole number above 0".into()),
     }
+}
+
+fn per_second(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err("expected a rate above 0".into()),
+    }
+}
+
+/// A conversation count, `_` allowed as a separator, rounded up to whole
+/// contacts.
+fn count(text: &str) -> Result<u64, String> {
+    let n: u64 = text
+        .trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| "expected a whole number, e.g. 10000 or 1_000_000".to_owned())?;
+    Ok(n.div_ceil(seed::CONVERSATIONS_PER_CONTACT) * seed::CONVERSATIONS_PER_CONTACT)
+}
+
+fn options() -> Options {
+    let cli = <Cli as clap::Parser>::parse();
+    let smoke = cli.smoke;
+    Options {
+        seconds: cli.seconds.unwrap_or(if smoke { 1 } else { 10 }),
+        concurrency: if cli.concurrency.is_empty() {
+            vec![if smoke { 4 } else { 64 }]
+        } else {
+            cli.concurrency
+        },
+        connections: cli.connections,
+        paths: if cli.paths.is_empty() {
+            PATHS.iter().map(|p| (*p).to_owned()).collect()
+        } else {
+            cli.paths
+        },
+        subscribers: cli.subscribers.unwrap_or(if smoke { 20 } else { 1000 }),
+        events_per_second: cli.events.unwrap_or(if smoke { 20.0 } else { 100.0 }),
+        growth: cli.growth,
+        slices: cli.slices.unwrap_or(if smoke { 1 } else { 5 }),
+        json: cli.json,
+        svg: cli.svg,
+    }
+}
+
+/// Logs on stderr, at WARN unless `RUST_LOG` says otherwise: the services'
+/// INFO lines would bury the table. Installed before the services start, so
+/// the harness's own subscriber (for tests) is not.
+fn init_logs() -> Result<(), String> {
+    let filter = kit::telemetry::log_filter(&kit::config::Environment, "warn")
+        .map_err(|err| err.to_string())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init()
+        .map_err(|err| err.to_string())
 }
 
 #[tokio::main]
 async fn main() {
     let options = options();
+    if let Err(err) = init_logs() {
+        eprintln!("bench: {err}");
+        std::process::exit(2);
+    }
     let peak = memory::Peak::start();
     let bench = Bench::start(
         options.connections,

@@ -419,3 +419,49 @@ async fn many_watchers_of_one_account_each_get_every_change_once_in_order() {
     }
     stack.stop().await;
 }
+
+/// SPEC §5 after a half reset of the local data: ticketing's database is
+/// new while the inbox keeps cursors past the new log's head (CURSOR_AHEAD).
+/// The inbox resynchronises those accounts and moves their cursors back,
+/// so events of any account flow again (R5 reaches the inbox) instead of
+/// every reconnect being refused for ever.
+#[tokio::test]
+async fn after_ticketing_loses_its_database_the_inbox_follows_the_new_log() {
+    let mut stack = Stack::start().await;
+    let before = account(&stack, tpb::Tier::Starter).await;
+    let old = conversation(&stack, &before, "Before", "reset@example.com").await;
+    let old_ticket = ticket_for(&stack, &before, &old.id).await;
+    let closed = stage_id(&stack, &before, "Closed").await;
+    stack
+        .ticketing()
+        .await
+        .update_ticket(as_user(
+            &before,
+            "agent-1",
+            move_to_stage(&old_ticket.id, &closed, &old_ticket.etag),
+        ))
+        .await
+        .expect("close before the reset");
+    conversation_becomes(&stack, &before, &old.id, "R5 before the reset", is_closed).await;
+
+    stack.stop_ticketing().await;
+    stack.replace_ticketing_database().await;
+    stack.start_ticketing().await;
+
+    let after = account(&stack, tpb::Tier::Starter).await;
+    let fresh = conversation(&stack, &after, "After", "reset@example.com").await;
+    let ticket = ticket_for(&stack, &after, &fresh.id).await;
+    let closed = stage_id(&stack, &after, "Closed").await;
+    stack
+        .ticketing()
+        .await
+        .update_ticket(as_user(
+            &after,
+            "agent-1",
+            move_to_stage(&ticket.id, &closed, &ticket.etag),
+        ))
+        .await
+        .expect("close after the reset");
+    conversation_becomes(&stack, &after, &fresh.id, "R5 after the reset", is_closed).await;
+    stack.stop().await;
+}

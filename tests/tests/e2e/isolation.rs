@@ -342,7 +342,7 @@ async fn another_account_sees_nothing_through_any_rpc_or_stream() {
         .conversations;
     assert!(conversations.iter().all(|c| c.account_id == b));
     // A's conversation id reported, ticketed or associated by B: see
-    // tests/tests/links.rs.
+    // tests/tests/e2e/links.rs.
 
     // Streams: A's cursors are refused; B's own streams carry nothing of A's.
     let foreign = ticketing
@@ -359,6 +359,7 @@ async fn another_account_sees_nothing_through_any_rpc_or_stream() {
                 cursors: vec![tpb::AccountCursor {
                     account_id: a.clone(),
                     after_sequence: 1,
+                    ..Default::default()
                 }],
             },
         ))

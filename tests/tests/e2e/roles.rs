@@ -226,7 +226,7 @@ struct Row {
 }
 
 fn roles_table() -> Vec<Row> {
-    let doc = include_str!("../../docs/security.md");
+    let doc = include_str!("../../../docs/security.md");
     let section = doc
         .split("\n## Roles\n")
         .nth(1)
@@ -370,6 +370,7 @@ async fn an_acknowledgement_beyond_the_head_is_out_of_range() {
                 cursors: vec![tpb::AccountCursor {
                     account_id: account.clone(),
                     after_sequence,
+                    ..Default::default()
                 }],
             },
         )

@@ -341,6 +341,7 @@ async fn pruning_never_passes_what_a_known_consumer_has_not_acknowledged() {
         cursors: vec![tpb::AccountCursor {
             account_id: account.clone(),
             after_sequence: after,
+            ..Default::default()
         }],
     };
     // Known from the start (an acknowledgement may not pass the head, so
