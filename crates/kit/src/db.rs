@@ -152,7 +152,7 @@ mod tests {
 /// refused connections until its timeout and then reports only that it timed
 /// out, where start-up should fail at once with the driver's cause
 /// (connection refused, no such host, bad password).
-async fn probe(url: &str) -> Result<(), DbErr> {
+pub(crate) async fn probe(url: &str) -> Result<(), DbErr> {
     use sea_orm::sqlx::{ConnectOptions as _, Connection as _, postgres::PgConnectOptions};
     if is_sqlite(url) {
         return Ok(());
@@ -320,13 +320,4 @@ pub async fn relay_notifications(
     }
 }
 
-/// Connects and brings the schema up to date, on one connection pool.
-pub async fn open<M: sea_orm_migration::MigratorTrait>(
-    url: &str,
-    max_connections: u32,
-) -> Result<DatabaseConnection, DbErr> {
-    probe(url).await?;
-    let db = connect(url, max_connections).await?;
-    M::up(&db, None).await?;
-    Ok(db)
-}
+pub use crate::migrate::{open, open_with_direct};

@@ -31,8 +31,74 @@ pub struct Caller {
 #[derive(Debug, Clone, Default)]
 pub struct ServiceCredentials {
     pub name: String,
-    /// Its own bearer token (token mode); `None` in development mode.
-    pub token: Option<String>,
+    /// Its own bearer token (token mode); none in development mode.
+    pub token: ServiceToken,
+}
+
+/// A service's own bearer token: fixed, or read from a file and read again
+/// (at most once a second, when used) so that a rotated Secret takes effect
+/// without a restart. Kubernetes swaps a mounted Secret's files atomically,
+/// so a read sees the old token or the new one, never half of each.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceToken(Option<std::sync::Arc<TokenSource>>);
+
+#[derive(Debug)]
+struct TokenSource {
+    file: Option<std::path::PathBuf>,
+    state: std::sync::Mutex<(std::time::Instant, String)>,
+}
+
+/// How often a token file is read again while the token is in use.
+const TOKEN_REREAD: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ServiceToken {
+    /// A token that never changes (`None`: no token, development mode).
+    pub fn fixed(token: Option<String>) -> Self {
+        ServiceToken(token.map(|token| {
+            std::sync::Arc::new(TokenSource {
+                file: None,
+                state: std::sync::Mutex::new((std::time::Instant::now(), token)),
+            })
+        }))
+    }
+
+    /// The token in `path`, read now (its first value is `initial`, read
+    /// when the configuration was) and again whenever it is used a second
+    /// or more after the last read.
+    pub fn file(path: impl Into<std::path::PathBuf>, initial: String) -> Self {
+        ServiceToken(Some(std::sync::Arc::new(TokenSource {
+            file: Some(path.into()),
+            state: std::sync::Mutex::new((std::time::Instant::now(), initial)),
+        })))
+    }
+
+    /// The token to send now.
+    pub fn current(&self) -> Option<String> {
+        let source = self.0.as_ref()?;
+        let mut state = source.state.lock().ok()?;
+        if let Some(path) = &source.file
+            && state.0.elapsed() >= TOKEN_REREAD
+        {
+            state.0 = std::time::Instant::now();
+            match std::fs::read_to_string(path) {
+                Ok(text) if !text.trim().is_empty() || state.1.is_empty() => {
+                    if text.trim() != state.1 {
+                        tracing::info!(path = %path.display(), "service token changed; using the new one");
+                        state.1 = text.trim().to_owned();
+                    }
+                }
+                // Mid-rotation or a mount hiccup: the last token is still
+                // the best there is.
+                Ok(_) => {
+                    tracing::warn!(path = %path.display(), "service token file is empty; keeping the last token")
+                }
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), %err, "cannot read the service token; keeping the last one")
+                }
+            }
+        }
+        (!state.1.is_empty()).then(|| state.1.clone())
+    }
 }
 
 impl Caller {
@@ -100,7 +166,7 @@ impl Caller {
         {
             metadata.insert(crate::auth::AUTHORIZATION, value);
         }
-        if let Some(token) = &credentials.token
+        if let Some(token) = credentials.token.current()
             && let Ok(value) = MetadataValue::try_from(format!("Bearer {token}"))
         {
             metadata.insert(crate::auth::SERVICE_AUTHORIZATION, value);

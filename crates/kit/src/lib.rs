@@ -11,6 +11,7 @@ pub mod error;
 pub mod idempotency;
 pub mod identity;
 #[cfg(unix)]
+pub mod migrate;
 pub mod nodelay;
 pub mod observe;
 pub mod paging;

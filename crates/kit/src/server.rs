@@ -147,6 +147,10 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// How long a client connection lives before the server asks the client
+/// (GOAWAY) to open a new one.
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+
 /// Serves `routes` on `listener` until draining starts, then stops taking
 /// calls and gives in-flight ones `limits.drain_grace` to finish. Streams
 /// end themselves (with UNAVAILABLE) when they see the drain.
@@ -169,6 +173,12 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .max_concurrent_streams(Some(limits.concurrency_per_connection as u32))
+        // Long-lived clients reconnect now and then, so replicas added
+        // since (an HPA scale-out) get their share of the calls; the grace
+        // lets calls in flight finish, and a stream that outlives it is
+        // resumed from its cursor on a new connection.
+        .max_connection_age(MAX_CONNECTION_AGE)
+        .max_connection_age_grace(Duration::from_secs(30))
         .tcp_nodelay(true)
         // Outermost, so the duration and status of every call are counted,
         // refusals by the limits included.

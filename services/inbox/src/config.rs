@@ -9,12 +9,23 @@ use kit::config::{self, ConfigError, Source};
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// PostgreSQL reached without a transaction pooler, for what needs a
+    /// session of its own: LISTEN, the migration lock, the change streams'
+    /// pool. `None`: `database_url` (docs/operations.md, "PgBouncer").
+    pub direct_database_url: Option<String>,
     pub db_max_connections: NonZeroU32,
     /// Connections of the change streams' own pool (PostgreSQL).
     pub stream_db_connections: NonZeroU32,
-    /// Where ticketing listens: one URL, or several (replicas) separated by
-    /// commas, balanced with dead ones passed over.
+    /// Where ticketing listens: one URL or several, separated by commas.
+    /// Each name is resolved to all its addresses (a headless Service's
+    /// pods), and calls are balanced over them (`app::replicas`).
     pub ticketing_url: String,
+    /// How often ticketing's names are resolved again, so that replicas
+    /// added or removed are seen.
+    pub ticketing_resolve_interval: Duration,
+    /// What resolves ticketing's names: the system's resolver, or a fixed
+    /// table in tests.
+    pub ticketing_resolver: crate::app::replicas::Resolver,
     /// Deadline of each call to ticketing.
     pub ticketing_timeout: Duration,
     /// Longest wait between attempts to reach ticketing's event stream.
@@ -37,6 +48,9 @@ pub struct Config {
     pub auth: kit::auth::AuthConfig,
     /// The inbox's own token for calls to ticketing (token mode).
     pub service_token: Option<String>,
+    /// Where `service_token` was read from, if from a file: it is read
+    /// again while the inbox runs, so a rotated token needs no restart.
+    pub service_token_file: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inbox.db?mode=rwc";
@@ -60,6 +74,7 @@ impl Config {
                 let token = config::secret_or(source, "INBOX_SERVICE_TOKEN", "")?;
                 (!token.is_empty()).then_some(token)
             },
+            service_token_file: source.get("INBOX_SERVICE_TOKEN_FILE"),
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
             database_url: config::database_url_or(
@@ -67,6 +82,10 @@ impl Config {
                 "INBOX_DATABASE_URL",
                 DEFAULT_DATABASE_URL,
             )?,
+            direct_database_url: {
+                let url = config::secret_or(source, "INBOX_DIRECT_DATABASE_URL", "")?;
+                (!url.is_empty()).then_some(url)
+            },
             db_max_connections: config::parse_or(
                 source,
                 "INBOX_DB_MAX_CONNECTIONS",
@@ -78,6 +97,12 @@ impl Config {
                 kit::db::DEFAULT_STREAM_CONNECTIONS,
             )?,
             ticketing_url,
+            ticketing_resolve_interval: config::duration_or(
+                source,
+                "INBOX_TICKETING_RESOLVE_INTERVAL",
+                Duration::from_secs(5),
+            )?,
+            ticketing_resolver: Default::default(),
             ticketing_timeout: config::duration_or(
                 source,
                 "INBOX_TICKETING_TIMEOUT",
@@ -123,6 +148,13 @@ impl Config {
                 ..Default::default()
             },
         })
+    }
+
+    /// Where sessions go: the direct URL if there is one.
+    pub fn direct_url(&self) -> &str {
+        self.direct_database_url
+            .as_deref()
+            .unwrap_or(&self.database_url)
     }
 
     /// Defaults with another database and ticketing address: what tests

@@ -53,8 +53,9 @@ fn database_error(config: &Config) -> impl FnOnce(sea_orm::DbErr) -> RunError + 
 
 /// Connects and migrates, naming the database (password hidden) on failure.
 async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::open::<store::migration::Migrator>(
+    kit::db::open_with_direct::<store::migration::Migrator>(
         &config.database_url,
+        config.direct_url(),
         config.db_max_connections.get(),
     )
     .await
@@ -85,13 +86,10 @@ pub async fn run(
     kit::observe::observe_pool("inbox", db.clone());
     let ticketing_url = config.ticketing_url.clone();
     let limits = config.limits.clone();
-    let stream_db = kit::db::stream_pool(
-        &config.database_url,
-        &db,
-        config.stream_db_connections.get(),
-    )
-    .await
-    .map_err(database_error(&config))?;
+    let stream_db =
+        kit::db::stream_pool(config.direct_url(), &db, config.stream_db_connections.get())
+            .await
+            .map_err(database_error(&config))?;
     let app = app::App::new(db, stream_db, config).map_err(|source| RunError::TicketingUrl {
         url: ticketing_url.clone(),
         source,

@@ -11,6 +11,10 @@ use crate::domain::{HelpDeskPolicy, Tier};
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// PostgreSQL reached without a transaction pooler, for what needs a
+    /// session of its own: LISTEN, the migration lock, the change streams'
+    /// pool. `None`: `database_url` (docs/operations.md, "PgBouncer").
+    pub direct_database_url: Option<String>,
     pub db_max_connections: NonZeroU32,
     /// Connections of the change streams' own pool (PostgreSQL).
     pub stream_db_connections: NonZeroU32,
@@ -60,6 +64,10 @@ impl Config {
                 "TICKETING_DATABASE_URL",
                 DEFAULT_DATABASE_URL,
             )?,
+            direct_database_url: {
+                let url = config::secret_or(source, "TICKETING_DIRECT_DATABASE_URL", "")?;
+                (!url.is_empty()).then_some(url)
+            },
             db_max_connections: config::parse_or(
                 source,
                 "TICKETING_DB_MAX_CONNECTIONS",
@@ -113,6 +121,13 @@ impl Config {
             )?,
             limits,
         })
+    }
+
+    /// Where sessions go: the direct URL if there is one.
+    pub fn direct_url(&self) -> &str {
+        self.direct_database_url
+            .as_deref()
+            .unwrap_or(&self.database_url)
     }
 
     /// Defaults with another database: what tests start from.

@@ -51,8 +51,9 @@ fn database_error(config: &Config) -> impl FnOnce(sea_orm::DbErr) -> RunError + 
 
 /// Connects and migrates, naming the database (password hidden) on failure.
 async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::open::<store::migration::Migrator>(
+    kit::db::open_with_direct::<store::migration::Migrator>(
         &config.database_url,
+        config.direct_url(),
         config.db_max_connections.get(),
     )
     .await
@@ -71,13 +72,10 @@ pub async fn run(
     let mut db = open(&config).await?;
     kit::statements::observe("ticketing", &mut db);
     kit::observe::observe_pool("ticketing", db.clone());
-    let stream_db = kit::db::stream_pool(
-        &config.database_url,
-        &db,
-        config.stream_db_connections.get(),
-    )
-    .await
-    .map_err(database_error(&config))?;
+    let stream_db =
+        kit::db::stream_pool(config.direct_url(), &db, config.stream_db_connections.get())
+            .await
+            .map_err(database_error(&config))?;
     let app = app::App {
         db,
         stream_db,

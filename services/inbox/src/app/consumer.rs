@@ -112,7 +112,13 @@ async fn follow(
         all_accounts: true,
     });
     kit::identity::Caller::default().forward(&app.credentials, request.metadata_mut());
-    let mut stream = match app.ticketing.clone().watch_events(request).await {
+    // A stream has no deadline: it follows the log for as long as it lasts.
+    let opened = app.ticketing.call(
+        request,
+        None,
+        |mut c, r| async move { c.watch_events(r).await },
+    );
+    let mut stream = match opened.await {
         Ok(stream) => stream.into_inner(),
         Err(status) => return Err(resync_if_expired(app, status).await),
     };
@@ -219,7 +225,12 @@ async fn acknowledge(app: &App) {
             .collect(),
     });
     kit::identity::Caller::default().forward(&app.credentials, request.metadata_mut());
-    if let Err(status) = app.ticketing.clone().acknowledge_events(request).await {
+    let sent = app.ticketing.call(
+        request,
+        Some(app.config.ticketing_timeout),
+        |mut c, r| async move { c.acknowledge_events(r).await },
+    );
+    if let Err(status) = sent.await {
         tracing::debug!(code = ?status.code(), "acknowledgement not delivered");
     }
 }

@@ -159,9 +159,9 @@ impl App {
                 page_token,
             };
             let page = self
-                .ticketing
-                .clone()
-                .list_property_definitions(self.to_ticketing(caller, request))
+                .call_ticketing(caller, request, |mut c, r| async move {
+                    c.list_property_definitions(r).await
+                })
                 .await
                 .map_err(from_ticketing)?
                 .into_inner();

@@ -11,6 +11,7 @@ mod cursors;
 mod mutate;
 pub mod outbox;
 mod plan;
+pub mod replicas;
 mod replies;
 mod resync;
 mod tail;
@@ -20,9 +21,7 @@ pub mod watch;
 use std::sync::Arc;
 
 use kit::{ApiError, identity::Caller};
-use proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
 use sea_orm::DatabaseConnection;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::config::Config;
 
@@ -37,7 +36,7 @@ pub struct App {
     /// For WatchConversations' reads only (`kit::db::stream_pool`).
     pub stream_db: DatabaseConnection,
     pub config: Arc<Config>,
-    pub ticketing: TicketingServiceClient<kit::client_trace::Traced<Channel>>,
+    pub ticketing: replicas::Replicas,
     /// Wakes WatchConversations streams after a conversation change commits.
     pub changes: kit::signal::CommitSignal,
     /// Wakes the outbox deliverer when a report is queued.
@@ -60,33 +59,27 @@ impl App {
         stream_db: DatabaseConnection,
         config: Config,
     ) -> Result<Self, tonic::transport::Error> {
-        // Lazy: the inbox starts and serves while ticketing is down, and
-        // the channel reconnects by itself when ticketing returns. Several
-        // addresses (replicas) are balanced; a dead one is passed over.
-        let endpoints = config
-            .ticketing_url
-            .split(',')
-            .map(|url| {
-                Endpoint::from_shared(url.trim().to_owned()).map(|e| {
-                    e.connect_timeout(std::time::Duration::from_secs(2))
-                        .tcp_nodelay(true)
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let channel = match endpoints.as_slice() {
-            [single] => single.connect_lazy(),
-            _ => Channel::balance_list(endpoints.into_iter()),
-        };
+        let ticketing = replicas::Replicas::new(
+            &config.ticketing_url,
+            config.ticketing_resolver.clone(),
+            config.ticketing_resolve_interval,
+        )?;
         let max_streams = config.limits.max_streams;
         let credentials = kit::identity::ServiceCredentials {
             name: SERVICE_IDENTITY.to_owned(),
-            token: config.service_token.clone(),
+            token: match &config.service_token_file {
+                Some(path) => kit::identity::ServiceToken::file(
+                    path,
+                    config.service_token.clone().unwrap_or_default(),
+                ),
+                None => kit::identity::ServiceToken::fixed(config.service_token.clone()),
+            },
         };
         Ok(Self {
             db,
             stream_db,
             config: Arc::new(config),
-            ticketing: TicketingServiceClient::new(kit::client_trace::Traced::new(channel)),
+            ticketing,
             changes: Default::default(),
             outbox_ready: Default::default(),
             instance: kit::new_id(),
@@ -95,6 +88,26 @@ impl App {
             tails: Default::default(),
             applied: Default::default(),
         })
+    }
+
+    /// Calls ticketing on behalf of `caller`, with the configured deadline,
+    /// on whichever replica is in turn (and another if that one cannot be
+    /// reached).
+    pub async fn call_ticketing<T, R, F, Fut>(
+        &self,
+        caller: &Caller,
+        message: T,
+        send: F,
+    ) -> Result<tonic::Response<R>, tonic::Status>
+    where
+        T: Clone,
+        F: Fn(replicas::Client, tonic::Request<T>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let request = self.to_ticketing(caller, message);
+        self.ticketing
+            .call(request, Some(self.config.ticketing_timeout), send)
+            .await
     }
 
     /// A request to ticketing on behalf of `caller`, with a deadline.

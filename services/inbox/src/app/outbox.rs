@@ -83,12 +83,12 @@ impl App {
             },
         );
         request.set_timeout(timeout);
-        match self
+        let sent = self
             .ticketing
-            .clone()
-            .notify_conversation_changed(request)
-            .await
-        {
+            .call(request, Some(timeout), |mut c, r| async move {
+                c.notify_conversation_changed(r).await
+            });
+        match sent.await {
             Ok(answer) => {
                 let answer = answer.into_inner();
                 if let Err(err) = self.apply_decision(report, &answer).await {

@@ -68,9 +68,9 @@ impl App {
                 ..Default::default()
             };
             let page = self
-                .ticketing
-                .clone()
-                .list_tickets(self.to_ticketing(&caller, request))
+                .call_ticketing(&caller, request, |mut c, r| async move {
+                    c.list_tickets(r).await
+                })
                 .await?
                 .into_inner();
             tickets.extend(page.tickets);

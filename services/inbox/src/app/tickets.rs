@@ -32,9 +32,9 @@ impl App {
             surface: tpb::Surface::Inbox as i32,
         };
         let ticket = self
-            .ticketing
-            .clone()
-            .create_ticket(self.to_ticketing(caller, request))
+            .call_ticketing(caller, request, |mut c, r| async move {
+                c.create_ticket(r).await
+            })
             .await
             .map_err(from_ticketing)?
             .into_inner();
@@ -81,9 +81,9 @@ impl App {
             surface: tpb::Surface::Inbox as i32,
         };
         let ticket = self
-            .ticketing
-            .clone()
-            .update_ticket(self.to_ticketing(caller, forwarded))
+            .call_ticketing(caller, forwarded, |mut c, r| async move {
+                c.update_ticket(r).await
+            })
             .await
             .map_err(from_ticketing)?
             .into_inner();
@@ -111,9 +111,9 @@ impl App {
             surface: tpb::Surface::Inbox as i32,
         };
         let ticket = self
-            .ticketing
-            .clone()
-            .associate_conversation(self.to_ticketing(caller, forwarded))
+            .call_ticketing(caller, forwarded, |mut c, r| async move {
+                c.associate_conversation(r).await
+            })
             .await
             .map_err(from_ticketing)?
             .into_inner();
