@@ -17,6 +17,7 @@ mod plot;
 mod raw;
 mod report;
 mod seed;
+mod services;
 mod streams;
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub struct Options {
     slices: u32,
     json: Option<String>,
     svg: Option<String>,
+    in_process: bool,
 }
 
 const PATHS: [&str; 10] = [
@@ -90,6 +92,10 @@ struct Cli {
     /// The few-second run CI does
     #[arg(long)]
     smoke: bool,
+    /// Run both services inside the bench's process (the test harness's
+    /// stack) instead of as the `ticketing` and `inbox` binaries beside it
+    #[arg(long)]
+    in_process: bool,
 }
 
 fn positive(text: &str) -> Result<usize, String> {
@@ -139,6 +145,7 @@ fn options() -> Options {
         slices: cli.slices.unwrap_or(if smoke { 1 } else { 5 }),
         json: cli.json,
         svg: cli.svg,
+        in_process: cli.in_process,
     }
 }
 
@@ -164,21 +171,36 @@ async fn main() {
         std::process::exit(2);
     }
     let peak = memory::Peak::start();
-    let bench = Bench::start(
+    let bench = match Bench::start(
         options.connections,
         Duration::from_secs(options.seconds),
         2_000,
         options.slices,
+        options.in_process,
     )
-    .await;
+    .await
+    {
+        Ok(bench) => bench,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            std::process::exit(2);
+        }
+    };
     let backend = if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
         "postgresql"
     } else {
         "sqlite"
     };
     eprintln!(
-        "bench: {backend}, callers {:?} over {} connections per service, {} s per run",
-        options.concurrency, options.connections, options.seconds
+        "bench: {backend}, callers {:?} over {} connections per service, {} s per run, services {}",
+        options.concurrency,
+        options.connections,
+        options.seconds,
+        if options.in_process {
+            "in the bench's process"
+        } else {
+            "as processes of their own"
+        }
     );
     let mut report = report::Report::new(backend, &options);
     if options.growth.is_empty() {
@@ -187,6 +209,7 @@ async fn main() {
         run_growth(&bench, &options, &mut report).await;
     }
     report.peak_rss = Some(peak.highest());
+    report.services = bench.services.usage();
     report.print();
     if let Some(path) = &options.json
         && let Err(err) = std::fs::write(path, report.json())
@@ -222,6 +245,7 @@ async fn run_paths(
             .expect("seed conversations for the list");
     }
     for &concurrency in &options.concurrency {
+        let usage_before = bench.services.usage();
         let mut run: Vec<Measured> = Vec::new();
         if wanted("noop") {
             bench.settle().await;
@@ -263,6 +287,14 @@ async fn run_paths(
         for measured in &run {
             eprintln!("{}", report::line(measured));
         }
+        if let (Some(before), Some(after)) = (&usage_before, bench.services.usage()) {
+            eprintln!(
+                "  CPU of these {} paths: ticketing {:.1} s, inbox {:.1} s",
+                run.len(),
+                after.0.cpu_seconds - before.0.cpu_seconds,
+                after.1.cpu_seconds - before.1.cpu_seconds
+            );
+        }
         report.measured.extend(run);
     }
     if wanted("propagation") {
@@ -285,6 +317,7 @@ async fn run_paths(
     // Before the fan-out opens its thousand client-side streams, the load
     // generator holds little: this peak is mostly the two services.
     report.peak_rss_before_fan_out = Some(peak.highest());
+    report.services_before_fan_out = bench.services.usage();
     if wanted("fanout") {
         bench.settle().await;
         let fan_out = streams::fan_out(bench, options.subscribers, options.events_per_second).await;

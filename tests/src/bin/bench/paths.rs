@@ -21,15 +21,14 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use crate::{
     load::{Figures, Samples, Supply, closed_loop, closed_loop_samples},
     raw, seed,
+    services::Services,
 };
 
 /// Everything the paths share: the running stack, clients spread over
 /// several HTTP/2 connections, direct pools on both databases, and the
 /// default pipeline's stages.
 pub struct Bench {
-    pub stack: Stack,
-    /// The services' own runtime (see `Bench::start`).
-    services: tokio::runtime::Runtime,
+    pub services: Services,
     pub account: String,
     pub inbox: Arc<Vec<InboxServiceClient<Channel>>>,
     pub ticketing: Arc<Vec<TicketingServiceClient<Channel>>>,
@@ -105,37 +104,27 @@ impl Bench {
         duration: Duration,
         max_rate: u64,
         slices: u32,
-    ) -> Bench {
-        // The services run on threads of their own, as their processes
-        // would: on one runtime with the load generator, each of their
-        // database replies would queue behind the generator's tasks (a
-        // thousand fan-out receivers), and the figures would time the
-        // generator's scheduling instead of the services.
-        let services = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("services")
-            .enable_all()
-            .build()
-            .expect("the services' runtime");
-        let stack = services
-            .spawn(Stack::start())
-            .await
-            .expect("start the services");
-        let account = account(&stack, tpb::Tier::Starter).await;
+        in_process: bool,
+    ) -> Result<Bench, String> {
+        let services = Services::start(in_process).await?;
+        let account = new_account(services.ticketing_addr()).await;
         let mut inbox = Vec::new();
         let mut ticketing = Vec::new();
         let mut health = Vec::new();
         for _ in 0..connections.max(1) {
-            inbox.push(InboxServiceClient::new(channel(stack.inbox_addr).await));
-            ticketing.push(TicketingServiceClient::new(
-                channel(stack.ticketing_addr).await,
+            inbox.push(InboxServiceClient::new(
+                channel(services.inbox_addr()).await,
             ));
-            health.push(HealthClient::new(channel(stack.inbox_addr).await));
+            ticketing.push(TicketingServiceClient::new(
+                channel(services.ticketing_addr()).await,
+            ));
+            health.push(HealthClient::new(channel(services.inbox_addr()).await));
         }
         // The same pool size as each service's default.
-        let inbox_db = kit::db::connect(stack.inbox_database_url(), 16)
+        let inbox_db = kit::db::connect(services.inbox_database_url(), 16)
             .await
             .expect("connect to the inbox database");
-        let ticketing_db = kit::db::connect(stack.ticketing_database_url(), 16)
+        let ticketing_db = kit::db::connect(services.ticketing_database_url(), 16)
             .await
             .expect("connect to ticketing's database");
         let raw_databases = vec![
@@ -188,7 +177,6 @@ impl Bench {
             pipeline_id: pipeline.id.clone(),
             new_stage,
             closed_stage,
-            stack,
             duration,
             max_rate,
             slices: slices.max(1),
@@ -196,12 +184,42 @@ impl Bench {
         };
         // One write through each service so that every per-account head row
         // exists before the raw runs use them.
-        let first = conversation(&bench.stack, &bench.account, "Warm-up", "warm@example.com").await;
-        ticket_for(&bench.stack, &bench.account, &first.id).await;
+        let first = bench.conversation("Warm-up", "warm@example.com").await;
+        bench.ticket_for(&first.id).await;
         seed::heads(&bench.raw_inbox_db, &bench.raw_ticketing_db, &bench.account)
             .await
             .expect("log heads in the raw databases");
-        bench
+        Ok(bench)
+    }
+
+    /// A new conversation through the inbox, as an agent makes one.
+    pub async fn conversation(&self, subject: &str, email: &str) -> ipb::Conversation {
+        self.inbox[0]
+            .clone()
+            .create_conversation(as_user(
+                &self.account,
+                "agent-1",
+                new_conversation(subject, email),
+            ))
+            .await
+            .expect("create conversation")
+            .into_inner()
+    }
+
+    /// A ticket for the conversation, through the inbox.
+    pub async fn ticket_for(&self, conversation_id: &str) -> tpb::Ticket {
+        self.inbox[0]
+            .clone()
+            .create_ticket_for_conversation(as_user(
+                &self.account,
+                "agent-1",
+                create_ticket_for(conversation_id),
+            ))
+            .await
+            .expect("create ticket")
+            .into_inner()
+            .ticket
+            .expect("ticket")
     }
 
     /// Waits until the inbox has applied every event ticketing logged, so
@@ -253,8 +271,7 @@ impl Bench {
 
     /// Stops both services and drops every database of the run.
     pub async fn stop(self) {
-        let _ = self.services.spawn(self.stack.stop()).await;
-        self.services.shutdown_background();
+        self.services.stop().await;
         for mut db in self.raw_databases {
             db.drop_database().await;
         }
@@ -658,10 +675,10 @@ impl Bench {
     pub async fn sidebar_target(&self, earlier: usize) -> SidebarTarget {
         let email = format!("{}@sidebar.example.com", self.batch("sb"));
         for i in 0..earlier {
-            conversation(&self.stack, &self.account, &format!("Earlier {i}"), &email).await;
+            self.conversation(&format!("Earlier {i}"), &email).await;
         }
-        let target = conversation(&self.stack, &self.account, "Sidebar", &email).await;
-        let ticket = ticket_for(&self.stack, &self.account, &target.id).await;
+        let target = self.conversation("Sidebar", &email).await;
+        let ticket = self.ticket_for(&target.id).await;
         SidebarTarget {
             conversation_id: target.id,
             contact_id: target.contact_id,
@@ -675,4 +692,24 @@ pub struct SidebarTarget {
     pub conversation_id: String,
     pub contact_id: String,
     pub ticket_id: String,
+}
+
+/// A Starter account, made as the admin tooling makes one.
+async fn new_account(ticketing: std::net::SocketAddr) -> String {
+    TicketingServiceClient::new(channel(ticketing).await)
+        .create_account(as_service(
+            "admin",
+            tpb::CreateAccountRequest {
+                request_id: String::new(),
+                account: Some(tpb::Account {
+                    name: "Bench".into(),
+                    tier: tpb::Tier::Starter as i32,
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .expect("create account")
+        .into_inner()
+        .id
 }

@@ -4,6 +4,7 @@ use crate::{
     Options,
     load::Figures,
     paths::Measured,
+    services::Usage,
     streams::{FanOut, Propagation},
 };
 
@@ -32,6 +33,9 @@ pub struct Report {
     pub growth: Vec<(u64, Measured, Measured)>,
     pub peak_rss: Option<u64>,
     pub peak_rss_before_fan_out: Option<u64>,
+    /// Each service's own (ticketing, inbox), when they ran as processes.
+    pub services: Option<(Usage, Usage)>,
+    pub services_before_fan_out: Option<(Usage, Usage)>,
 }
 
 /// One measured path, as a progress line.
@@ -57,6 +61,16 @@ fn verdict(met: bool) -> &'static str {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// A service's peak resident memory against the target, and its CPU time.
+fn usage_line(name: &str, usage: &Usage) -> String {
+    format!(
+        "{name} peak resident {:.1} MiB (< 150 MiB {}), CPU {:.1} s",
+        mib(usage.peak_rss),
+        verdict(usage.peak_rss < MEMORY_TARGET),
+        usage.cpu_seconds
+    )
 }
 
 fn figures_json(f: &Figures) -> String {
@@ -89,6 +103,8 @@ impl Report {
             growth: Vec::new(),
             peak_rss: None,
             peak_rss_before_fan_out: None,
+            services: None,
+            services_before_fan_out: None,
         }
     }
 
@@ -171,8 +187,13 @@ impl Report {
             );
             if let Some(bytes) = f.idle_stream_bytes {
                 println!(
-                    "idle WatchConversations stream: {:.1} KiB each (client and server side together) — < 64 KiB {}",
+                    "idle WatchConversations stream: {:.1} KiB each ({}) — < 64 KiB {}",
                     bytes / 1024.0,
+                    if self.services.is_some() {
+                        "the inbox's side"
+                    } else {
+                        "client and server side together"
+                    },
                     verdict(bytes < IDLE_STREAM_TARGET)
                 );
             }
@@ -210,6 +231,29 @@ impl Report {
                 }
             }
         }
+        match (&self.services_before_fan_out, &self.services) {
+            (before, Some(at_end)) => {
+                if let Some((ticketing, inbox)) = before {
+                    println!(
+                        "\nthrough the paths and propagation: {}; {}",
+                        usage_line("ticketing", ticketing),
+                        usage_line("inbox", inbox)
+                    );
+                }
+                let (ticketing, inbox) = at_end;
+                println!(
+                    "whole run (fan-out's subscriptions held by the inbox): {}; {}",
+                    usage_line("ticketing", ticketing),
+                    usage_line("inbox", inbox)
+                );
+            }
+            (_, None) => self.print_shared_memory(),
+        }
+    }
+
+    /// In process, one resident figure covers both services and the load
+    /// generator: an upper bound for either service.
+    fn print_shared_memory(&self) {
         if let Some(rss) = self.peak_rss_before_fan_out {
             println!(
                 "\npeak resident memory of the whole process through the paths and propagation \
@@ -271,7 +315,7 @@ impl Report {
             })
             .collect();
         format!(
-            "{{\"backend\":\"{}\",\"seconds\":{},\"connections\":{},\"paths\":[{}],\"propagation\":{},\"fan_out\":{},\"growth\":[{}],\"peak_rss_bytes\":{},\"peak_rss_before_fan_out_bytes\":{}}}\n",
+            "{{\"backend\":\"{}\",\"seconds\":{},\"connections\":{},\"paths\":[{}],\"propagation\":{},\"fan_out\":{},\"growth\":[{}],\"peak_rss_bytes\":{},\"peak_rss_before_fan_out_bytes\":{},\"services\":{}}}\n",
             self.backend,
             self.seconds,
             self.connections,
@@ -281,8 +325,21 @@ impl Report {
             growth.join(","),
             self.peak_rss.map_or("null".into(), |b| b.to_string()),
             self.peak_rss_before_fan_out
-                .map_or("null".into(), |b| b.to_string())
+                .map_or("null".into(), |b| b.to_string()),
+            self.services_json()
         )
+    }
+
+    fn services_json(&self) -> String {
+        let one = |u: &Usage| {
+            format!(
+                "{{\"peak_rss_bytes\":{},\"cpu_seconds\":{:.2}}}",
+                u.peak_rss, u.cpu_seconds
+            )
+        };
+        self.services.as_ref().map_or("null".into(), |(t, i)| {
+            format!("{{\"ticketing\":{},\"inbox\":{}}}", one(t), one(i))
+        })
     }
 
     /// What makes the run fail (not missed targets: errors and silence).

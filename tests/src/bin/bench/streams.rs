@@ -206,6 +206,19 @@ pub struct FanOut {
     pub idle_stream_bytes: Option<f64>,
 }
 
+/// The resident memory of what serves the subscriptions once freshly
+/// started work has settled: the inbox's process, or in process the whole
+/// bench (its clients' side included, so an upper bound).
+async fn streams_server_rss(bench: &Bench) -> Option<u64> {
+    match bench.services.usage() {
+        Some(_) => {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            bench.services.usage().map(|(_, inbox)| inbox.rss)
+        }
+        None => memory::settled_rss().await,
+    }
+}
+
 /// `subscribers` WatchConversations streams on one account while messages
 /// are added at `per_second`, each to its own conversation.
 pub async fn fan_out(bench: &Bench, subscribers: usize, per_second: f64) -> FanOut {
@@ -216,14 +229,14 @@ pub async fn fan_out(bench: &Bench, subscribers: usize, per_second: f64) -> FanO
     let sent = Arc::new(SendTimes::new(&conversations));
     let after = head(bench).await;
 
-    let rss_before = memory::settled_rss().await;
+    let rss_before = streams_server_rss(bench).await;
     let mut streams = Vec::with_capacity(subscribers);
     for which in 0..subscribers {
         if let Some(stream) = subscribe(bench, which, after).await {
             streams.push(stream);
         }
     }
-    let rss_after = memory::settled_rss().await;
+    let rss_after = streams_server_rss(bench).await;
     let idle_stream_bytes = match (rss_before, rss_after) {
         (Some(before), Some(after)) if !streams.is_empty() => {
             Some(after.saturating_sub(before) as f64 / streams.len() as f64)
