@@ -9,6 +9,7 @@
 //! Logs go to stderr at WARN unless `RUST_LOG` says otherwise, so that the
 //! table on stdout stands alone.
 
+mod hot;
 mod load;
 mod memory;
 mod merging;
@@ -38,7 +39,7 @@ pub struct Options {
     in_process: bool,
 }
 
-const PATHS: [&str; 10] = [
+const PATHS: [&str; 11] = [
     "noop",
     "create",
     "ticket",
@@ -47,6 +48,7 @@ const PATHS: [&str; 10] = [
     "merge",
     "context",
     "list",
+    "hot",
     "propagation",
     "fanout",
 ];
@@ -283,6 +285,10 @@ async fn run_paths(
                 .await
                 .expect("analyze the inbox database");
             run.push(bench.list(concurrency).await);
+        }
+        if wanted("hot") {
+            bench.settle().await;
+            run.extend(hot::hot_account(&bench, concurrency).await);
         }
         for measured in &run {
             eprintln!("{}", report::line(measured));

@@ -57,7 +57,7 @@ impl Bench {
             .alternate(concurrency, Duration::ZERO, service, raw)
             .await;
         Measured {
-            path: "MergeTickets (3 conversations move)",
+            path: "MergeTickets (3 conversations move)".into(),
             concurrency,
             service,
             raw: Some(raw),

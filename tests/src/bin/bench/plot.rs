@@ -108,10 +108,10 @@ fn chart(svg: &mut String, x0: f64, y0: f64, title: &str, unit: &str, series: &[
 
 /// The plot of every path measured at more than one concurrency.
 pub fn svg(results: &[Measured]) -> String {
-    let mut paths: Vec<&'static str> = Vec::new();
+    let mut paths: Vec<&str> = Vec::new();
     for m in results {
-        if !paths.contains(&m.path) {
-            paths.push(m.path);
+        if !paths.contains(&m.path.as_str()) {
+            paths.push(m.path.as_str());
         }
     }
     let height = ROW_H * paths.len() as f64 + 20.0;

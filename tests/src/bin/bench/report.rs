@@ -131,7 +131,7 @@ impl Report {
             for m in &self.measured {
                 let raw = m.raw.clone().unwrap_or_default();
                 let ratio = m.ratio();
-                let goal = match (target(m.path), ratio) {
+                let goal = match (target(&m.path), ratio) {
                     (Some(goal), Some(ratio)) => {
                         format!("≥{:.0}% {}", goal * 100.0, verdict(ratio >= goal))
                     }
