@@ -288,7 +288,7 @@ async fn run_paths(
         }
         if wanted("hot") {
             bench.settle().await;
-            run.extend(hot::hot_account(&bench, concurrency).await);
+            run.extend(hot::hot_account(bench, concurrency).await);
         }
         for measured in &run {
             eprintln!("{}", report::line(measured));
