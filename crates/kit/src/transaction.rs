@@ -230,7 +230,8 @@ fn error_type(err: &DbErr) -> String {
             Error::Io(_) => "io".into(),
             _ => "driver".into(),
         },
-        DbErr::ConnectionAcquire(_) => "connection_acquire".into(),
+        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => "pool_timeout".into(),
+        DbErr::ConnectionAcquire(_) => "connection_closed".into(),
         DbErr::RecordNotFound(_) => "record_not_found".into(),
         _ => "other".into(),
     }
@@ -256,5 +257,67 @@ impl ConnectionTrait for Tx {
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.run(self.txn()?.query_all_raw(stmt)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbErr};
+
+    use super::{Transactions, error_type};
+
+    async fn count(db: &impl ConnectionTrait) -> i64 {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM t",
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get("", "n").expect("n")
+    }
+
+    /// The wrapper runs statements in its transaction: what a commit keeps,
+    /// a rollback or a drop leaves out; a failed statement names its
+    /// database code, never its message.
+    #[tokio::test]
+    async fn statements_run_in_the_transaction_and_end_with_it() {
+        let db = crate::db::connect("sqlite::memory:", 1).await.expect("db");
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .expect("table");
+        let transactions = Transactions::new("test", db.clone());
+
+        let txn = transactions.begin("insert").await.expect("begin");
+        txn.execute_unprepared("INSERT INTO t (id) VALUES (1)")
+            .await
+            .expect("insert");
+        assert_eq!(count(&txn).await, 1);
+        txn.commit().await.expect("commit");
+
+        let txn = transactions.begin("rolled_back").await.expect("begin");
+        txn.execute_unprepared("INSERT INTO t (id) VALUES (2)")
+            .await
+            .expect("insert");
+        txn.rollback().await.expect("rollback");
+
+        let txn = transactions.begin("dropped").await.expect("begin");
+        txn.execute_unprepared("INSERT INTO t (id) VALUES (3)")
+            .await
+            .expect("insert");
+        let duplicate = txn
+            .execute_unprepared("INSERT INTO t (id) VALUES (1)")
+            .await
+            .expect_err("duplicate key");
+        // SQLITE_CONSTRAINT_PRIMARYKEY
+        assert_eq!(error_type(&duplicate), "1555");
+        drop(txn);
+
+        assert_eq!(count(&db).await, 1);
+        assert_eq!(
+            error_type(&DbErr::RecordNotFound("x".into())),
+            "record_not_found"
+        );
     }
 }
