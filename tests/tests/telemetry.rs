@@ -163,6 +163,24 @@ fn assert_rpc(span: &Span, kind: SpanKind, service: &str, method: &str, code: i6
     );
 }
 
+/// A transaction's span (`kit::transaction`): inside its use case's span,
+/// named by the database conventions' system, ended by a COMMIT.
+fn assert_transaction(span: &Span) {
+    assert_eq!(span.kind, SpanKind::Internal as i32, "{}", span.name);
+    assert!(
+        matches!(attribute(span, "db.system.name"), Some(Value::StringValue(s)) if s == "sqlite" || s == "postgresql"),
+        "{}",
+        span.name
+    );
+    assert_eq!(attribute(span, "db.operation.name"), text("COMMIT"));
+    assert_ne!(
+        span.status.as_ref().map(|s| s.code),
+        Some(StatusCode::Error as i32),
+        "{} committed",
+        span.name
+    );
+}
+
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
 
@@ -205,11 +223,24 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
     // Health is asked until both services serve: probes make no trace.
     let stack = Stack::start().await;
     let account = account(&stack, tpb::Tier::Starter).await;
-    let conversation = conversation(&stack, &account, "Traced", "t@example.com").await;
+
+    // Action 0: a conversation, written by the inbox in one transaction.
+    let conversation_trace = "3af92f3577b34da6a3ce929d0e0e4735";
+    let caller_span = "00f067aa0ba902b7";
+    let conversation = stack
+        .inbox()
+        .await
+        .create_conversation(with_traceparent(
+            as_user(&account, "x", new_conversation("Traced", "t@example.com")),
+            conversation_trace,
+            caller_span,
+        ))
+        .await
+        .expect("create conversation")
+        .into_inner();
 
     // Action 1: a ticket from the sidebar, inbox → ticketing.
     let create_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let caller_span = "00f067aa0ba902b7";
     let ticket = stack
         .inbox()
         .await
@@ -263,7 +294,14 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         let collector = collector.clone();
         async move {
             let spans = collector.spans.lock().expect("spans").clone();
+            // A server span ends after every span under it.
             let complete = span(&spans, create_trace, "apply_event").is_some()
+                && span(
+                    &spans,
+                    conversation_trace,
+                    "inbox.v1.InboxService/CreateConversation",
+                )
+                .is_some()
                 && span(&spans, close_trace, "apply_event").is_some()
                 && span(
                     &spans,
@@ -275,6 +313,19 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         }
     })
     .await;
+
+    // caller → inbox → transaction → statements
+    let created_rpc = span(
+        &spans,
+        conversation_trace,
+        "inbox.v1.InboxService/CreateConversation",
+    )
+    .expect("inbox span");
+    assert_eq!(hex(&created_rpc.parent_span_id), caller_span);
+    let transaction = child(&spans, created_rpc, "transaction create_conversation");
+    assert_transaction(transaction);
+    let insert = child(&spans, transaction, "INSERT");
+    assert_eq!(insert.kind, SpanKind::Client as i32);
 
     // caller → inbox → client → ticketing → append → delivery → apply
     let inbox_rpc = span(
@@ -315,7 +366,17 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         "CreateTicket",
         0,
     );
+    // The use case's transaction, its statements inside it, and the
+    // append (a span of its own holding its statements) beside them.
+    let transaction = child(&spans, ticketing_rpc, "transaction create_ticket");
+    assert_transaction(transaction);
+    child(&spans, transaction, "INSERT");
     let append = child(&spans, ticketing_rpc, "append events");
+    assert!(
+        transaction.start_time_unix_nano <= append.start_time_unix_nano
+            && append.end_time_unix_nano <= transaction.end_time_unix_nano,
+        "the append runs inside the transaction"
+    );
     assert_eq!(attribute(append, "account_id"), text(&account));
     assert!(
         matches!(attribute(append, "first_sequence"), Some(Value::IntValue(n)) if n > 0),
@@ -359,7 +420,9 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
         .first()
         .and_then(|link| spans.iter().find(|s| s.span_id == link.span_id))
         .unwrap_or(apply);
-    child(&spans, applied_in, "UPDATE");
+    let transaction = child(&spans, applied_in, "transaction apply_events");
+    assert_transaction(transaction);
+    child(&spans, transaction, "UPDATE");
 
     let get = span(
         &spans,
@@ -395,6 +458,8 @@ async fn one_trace_runs_through_both_services_and_the_event_log() {
     let wanted = [
         ("rpc.server.call.duration", "histogram", "s"),
         ("rpc.server.active_streams", "updowncounter", "{stream}"),
+        ("db.client.operation.duration", "histogram", "s"),
+        ("db.client.connection.wait_time", "histogram", "s"),
         (
             "db.client.connection.count",
             "updowncounter",

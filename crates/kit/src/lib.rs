@@ -26,6 +26,7 @@ pub mod stream;
 pub mod telemetry;
 pub mod time;
 pub mod token;
+pub mod transaction;
 pub mod validate;
 
 pub use error::ApiError;

@@ -2,8 +2,9 @@
 //! the `db.client.operation.duration` histogram. sea-orm has no tracing of
 //! its own; its metric callback reports each statement's duration after
 //! it ran, so the span is written afterwards with the measured start.
-//! (Transaction boundaries are not statements sea-orm reports: a
-//! transaction shows as the statements between its first and its COMMIT.)
+//! (Transaction boundaries are not statements sea-orm reports: each
+//! transaction has a span of its own, `kit::transaction`, whose statements
+//! are its children.)
 
 use std::time::SystemTime;
 
@@ -16,11 +17,7 @@ use opentelemetry::{
 /// Traces and measures every statement `db` runs (set before cloning it:
 /// clones made earlier keep no callback).
 pub fn observe(service: &'static str, db: &mut sea_orm::DatabaseConnection) {
-    let system = match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => "postgresql",
-        sea_orm::DbBackend::Sqlite => "sqlite",
-        _ => "other_sql",
-    };
+    let system = crate::transaction::system_name(db.get_database_backend());
     let duration: Histogram<f64> = opentelemetry::global::meter(service)
         .f64_histogram("db.client.operation.duration")
         .with_unit("s")

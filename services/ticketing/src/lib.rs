@@ -77,6 +77,7 @@ pub async fn run(
             .await
             .map_err(database_error(&config))?;
     let app = app::App {
+        transactions: kit::transaction::Transactions::new("ticketing", db.clone()),
         db,
         stream_db,
         config: Arc::new(config.clone()),

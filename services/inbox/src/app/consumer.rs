@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use kit::shutdown::Draining;
 use proto::ticketing::v1 as tpb;
-use sea_orm::TransactionTrait;
 use tokio_stream::StreamExt;
 use tracing::Instrument;
 
@@ -335,7 +334,7 @@ async fn apply_in_one_transaction(
     events: &[tpb::Event],
     cursors: &mut Cursors,
 ) -> Result<Option<Applied>, sea_orm::DbErr> {
-    let txn = app.db.begin().await?;
+    let txn = app.transactions.begin("apply_events").await?;
     let mut accounts: Vec<&str> = Vec::new();
     for event in events {
         if !accounts.contains(&event.account_id.as_str()) {

@@ -2,7 +2,7 @@
 
 use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller, paging};
 use proto::inbox::v1 as pb;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
 use super::{App, mutate};
 use crate::{
@@ -67,7 +67,7 @@ impl App {
         input: &NewConversation,
         key: Option<&Key>,
     ) -> Result<pb::Conversation, TxError> {
-        let txn = self.db.begin().await?;
+        let txn = self.transactions.begin("create_conversation").await?;
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(answer);
         }
@@ -178,7 +178,7 @@ impl App {
         key: Option<Key>,
     ) -> Result<pb::Message, ApiError> {
         let account_id = caller.account()?;
-        let txn = self.db.begin().await?;
+        let txn = self.transactions.begin("add_message").await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }
@@ -274,7 +274,7 @@ impl App {
             .await?;
         let mut purged = 0;
         for row in due {
-            let txn = self.db.begin().await?;
+            let txn = self.transactions.begin("purge_expired").await?;
             if super::apply::purge(&txn, &row.account_id, &row.id).await? {
                 purged += 1;
             }

@@ -33,6 +33,8 @@ pub const SERVICE_IDENTITY: &str = "inbox";
 #[derive(Clone)]
 pub struct App {
     pub db: DatabaseConnection,
+    /// Opens the transactions of `db` (`kit::transaction`).
+    pub transactions: kit::transaction::Transactions,
     /// For WatchConversations' reads only (`kit::db::stream_pool`).
     pub stream_db: DatabaseConnection,
     pub config: Arc<Config>,
@@ -76,6 +78,7 @@ impl App {
             },
         };
         Ok(Self {
+            transactions: kit::transaction::Transactions::new(SERVICE_IDENTITY, db.clone()),
             db,
             stream_db,
             config: Arc::new(config),

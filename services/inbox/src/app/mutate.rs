@@ -6,7 +6,6 @@
 
 use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller};
 use proto::{inbox::v1 as pb, ticketing::v1 as tpb};
-use sea_orm::TransactionTrait;
 
 use super::App;
 use crate::{
@@ -71,7 +70,7 @@ impl App {
         key: Option<&Key>,
         step: &impl Fn(&mut conversation::Model) -> Result<Step, ApiError>,
     ) -> Result<Option<(conversation::Model, Option<outbox::Model>)>, TxError> {
-        let txn = self.db.begin().await?;
+        let txn = self.transactions.begin("mutate").await?;
         let current = queries::find_conversation_for_update(&txn, account_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("conversation", id))?;

@@ -10,7 +10,6 @@ use std::time::Duration;
 use kit::{identity::Caller, shutdown::Draining};
 use prost::Message;
 use proto::ticketing::v1 as tpb;
-use sea_orm::TransactionTrait;
 
 use super::{App, apply};
 use crate::store::{changes, outbox};
@@ -117,7 +116,7 @@ impl App {
         report: &outbox::Model,
         answer: &tpb::NotifyConversationChangedResponse,
     ) -> Result<(), sea_orm::DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = self.transactions.begin("apply_decision").await?;
         let mut log = changes::Pending::default();
         if let Some(ticket) = &answer.ticket {
             apply::ticket_snapshot(&txn, ticket, &mut log).await?;

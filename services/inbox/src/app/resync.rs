@@ -9,7 +9,6 @@
 
 use kit::identity::Caller;
 use proto::ticketing::v1 as tpb;
-use sea_orm::TransactionTrait;
 use tonic_types::StatusExt;
 
 use super::{App, SERVICE_IDENTITY, apply};
@@ -80,7 +79,11 @@ impl App {
             page_token = page.next_page_token;
         }
         let internal = |err: sea_orm::DbErr| tonic::Status::internal(err.to_string());
-        let txn = self.db.begin().await.map_err(internal)?;
+        let txn = self
+            .transactions
+            .begin("resync_account")
+            .await
+            .map_err(internal)?;
         let mut log = crate::store::changes::Pending::default();
         for ticket in &tickets {
             apply::ticket_snapshot(&txn, ticket, &mut log)

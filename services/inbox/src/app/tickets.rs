@@ -4,7 +4,6 @@
 
 use kit::{ApiError, idempotency::Key, identity::Caller};
 use proto::{inbox::v1 as pb, ticketing::v1 as tpb};
-use sea_orm::TransactionTrait;
 
 use super::{App, apply, from_ticketing};
 use crate::convert;
@@ -140,7 +139,7 @@ impl App {
                 .load_conversation(&self.db, account_id, conversation_id)
                 .await;
         }
-        let txn = self.db.begin().await?;
+        let txn = self.transactions.begin("apply_ticket").await?;
         let mut log = crate::store::changes::Pending::default();
         let changed = apply::ticket_snapshot(&txn, ticket, &mut log).await?;
         log.append(&txn).await?;

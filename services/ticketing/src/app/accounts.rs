@@ -23,7 +23,7 @@ impl App {
         input: NewAccount,
         key: Option<Key>,
     ) -> Result<pb::Account, ApiError> {
-        let txn = self.begin().await?;
+        let txn = self.begin("create_account").await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }

@@ -65,7 +65,7 @@ impl App {
         surface: Surface,
         key: Option<&Key>,
     ) -> Result<Option<pb::Ticket>, TxError> {
-        let txn = self.begin().await?;
+        let txn = self.begin("associate").await?;
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(Some(answer));
         }

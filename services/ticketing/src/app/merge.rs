@@ -4,9 +4,8 @@
 //! `unmerge.rs`; what both need (the rules' view of a ticket, locking a
 //! pair, the move directives) is here.
 
-use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller};
+use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller, transaction::Tx};
 use proto::ticketing::v1 as pb;
-use sea_orm::DatabaseTransaction;
 
 use super::{
     App, actor,
@@ -113,7 +112,7 @@ impl App {
         input: &MergeInput,
         key: Option<&Key>,
     ) -> Result<pb::MergeTicketsResponse, TxError> {
-        let txn = self.begin().await?;
+        let txn = self.begin("merge").await?;
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(answer);
         }
@@ -229,7 +228,7 @@ impl App {
     /// of deadlocking.
     pub(super) async fn lock_pair(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         account_id: &str,
         primary_id: &str,
         secondary_id: &str,

@@ -17,9 +17,10 @@ mod update;
 
 use std::sync::Arc;
 
+use kit::transaction::{Transactions, Tx};
 use kit::{ApiError, identity::Caller};
 use proto::ticketing::v1 as pb;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use crate::{config::Config, store::events::EventBatch};
 
@@ -38,6 +39,8 @@ pub const EVENTS_CHANNEL: &str = "ticketing_events";
 #[derive(Clone)]
 pub struct App {
     pub db: DatabaseConnection,
+    /// Opens the transactions of `db` (`kit::transaction`).
+    pub transactions: Transactions,
     /// For the event watchers' reads only (`kit::db::stream_pool`).
     pub stream_db: DatabaseConnection,
     pub config: Arc<Config>,
@@ -49,15 +52,16 @@ pub struct App {
 }
 
 impl App {
-    pub async fn begin(&self) -> Result<DatabaseTransaction, ApiError> {
-        Ok(self.db.begin().await?)
+    /// Begins the transaction of `use_case`, in a span of its own.
+    pub async fn begin(&self, use_case: &'static str) -> Result<Tx, ApiError> {
+        Ok(self.transactions.begin(use_case).await?)
     }
 
     /// Appends the batch as the transaction's last statements, commits, and
     /// wakes watchers.
     pub async fn commit(
         &self,
-        txn: DatabaseTransaction,
+        txn: Tx,
         batch: EventBatch,
     ) -> Result<Vec<pb::Event>, kit::db::TxError> {
         let events = batch.append(&txn).await?;

@@ -64,7 +64,7 @@ impl App {
         report: &Report,
         key: Option<&Key>,
     ) -> Result<Option<pb::NotifyConversationChangedResponse>, TxError> {
-        let txn = self.begin().await?;
+        let txn = self.begin("notify").await?;
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(Some(answer));
         }

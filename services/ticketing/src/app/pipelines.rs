@@ -69,7 +69,7 @@ impl App {
         stages: Vec<(String, bool)>,
         key: Option<Key>,
     ) -> Result<pb::Pipeline, ApiError> {
-        let txn = self.begin().await?;
+        let txn = self.begin("create_pipeline").await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }

@@ -98,7 +98,7 @@ impl App {
         key: Option<Key>,
     ) -> Result<pb::PropertyDefinition, ApiError> {
         check_definition(&definition)?;
-        let txn = self.begin().await?;
+        let txn = self.begin("create_property_definition").await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }

@@ -170,7 +170,7 @@ impl App {
         input: NewTicket,
         key: Option<&Key>,
     ) -> Result<pb::Ticket, TxError> {
-        let txn = self.begin().await?;
+        let txn = self.begin("create_ticket").await?;
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(answer);
         }

@@ -1,9 +1,9 @@
 //! Trash (R8), restore (R9) and purge. A cascade is a ticket with all its
 //! conversations: they go to trash together and come back together.
 
-use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller};
+use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller, transaction::Tx};
 use proto::ticketing::v1 as pb;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{
     App, actor,
@@ -23,7 +23,7 @@ impl App {
     /// to trash as one cascade. `Ok(None)` when the ticket changed meanwhile.
     pub(crate) async fn trash_in(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         batch: &mut EventBatch,
         current: &ticket::Model,
     ) -> Result<Option<(pb::Ticket, pb::TrashCascade, Vec<pb::ConversationDirective>)>, TxError>
@@ -63,7 +63,7 @@ impl App {
     /// cascade comes back. `Ok(None)` when the ticket changed meanwhile.
     pub(crate) async fn restore_in(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         batch: &mut EventBatch,
         current: &ticket::Model,
     ) -> Result<Option<(pb::Ticket, pb::TrashCascade, Vec<pb::ConversationDirective>)>, TxError>
@@ -110,7 +110,7 @@ impl App {
         key: Option<Key>,
     ) -> Result<pb::DeleteTicketResponse, ApiError> {
         let account_id = caller.account()?;
-        let txn = self.begin().await?;
+        let txn = self.begin("delete_ticket").await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }
@@ -148,7 +148,7 @@ impl App {
         key: Option<Key>,
     ) -> Result<pb::UndeleteTicketResponse, ApiError> {
         let account_id = caller.account()?;
-        let txn = self.begin().await?;
+        let txn = self.begin("undelete_ticket").await?;
         if let Some(answer) = kit::idempotency::replay(key.as_ref(), &txn).await? {
             return Ok(answer);
         }
@@ -181,7 +181,7 @@ impl App {
     /// A ticket the caller may manage from `surface` (R10).
     pub(crate) async fn managed_ticket(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         account_id: &str,
         id: &str,
         surface: Surface,
@@ -210,7 +210,7 @@ impl App {
             .await?;
         let mut purged = 0;
         for row in due {
-            let txn = self.begin().await?;
+            let txn = self.begin("purge_expired").await?;
             let Some(current) =
                 queries::find_ticket_for_update(&txn, &row.account_id, &row.id).await?
             else {

@@ -2,9 +2,8 @@
 //! secondary comes back as it was and takes back exactly the conversations
 //! it brought, from wherever the chain of later merges put them.
 
-use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller};
+use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller, transaction::Tx};
 use proto::ticketing::v1 as pb;
-use sea_orm::DatabaseTransaction;
 
 use super::{
     App, actor,
@@ -70,7 +69,7 @@ impl App {
         surface: Surface,
         key: Option<&Key>,
     ) -> Result<Option<pb::UnmergeTicketResponse>, TxError> {
-        let txn = self.begin().await?;
+        let txn = self.begin("unmerge").await?;
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(Some(answer));
         }
@@ -168,12 +167,7 @@ impl App {
     }
 
     /// The ticket at the end of a chain of merges starting at `id`.
-    async fn end_of_chain(
-        &self,
-        txn: &DatabaseTransaction,
-        account_id: &str,
-        id: &str,
-    ) -> Result<String, ApiError> {
+    async fn end_of_chain(&self, txn: &Tx, account_id: &str, id: &str) -> Result<String, ApiError> {
         let mut current = id.to_owned();
         for _ in 0..MAX_CHAIN {
             let row = queries::find_ticket(txn, account_id, &current)

@@ -99,7 +99,7 @@ impl App {
         update: &TicketUpdate,
         key: Option<&Key>,
     ) -> Result<Option<pb::Ticket>, TxError> {
-        let txn = self.begin().await?;
+        let txn = self.begin("update_ticket").await?;
         if let Some(answer) = kit::idempotency::replay(key, &txn).await? {
             return Ok(Some(answer));
         }
