@@ -18,14 +18,14 @@ pub struct Config {
     pub stream_db_connections: NonZeroU32,
     /// Where ticketing listens: one URL or several, separated by commas.
     /// Each name is resolved to all its addresses (a headless Service's
-    /// pods), and calls are balanced over them (`app::replicas`).
+    /// pods), and calls are balanced over them (`replicas`).
     pub ticketing_url: String,
     /// How often ticketing's names are resolved again, so that replicas
     /// added or removed are seen.
     pub ticketing_resolve_interval: Duration,
     /// What resolves ticketing's names: the system's resolver, or a fixed
     /// table in tests.
-    pub ticketing_resolver: crate::app::replicas::Resolver,
+    pub ticketing_resolver: crate::replicas::Resolver,
     /// Deadline of each call to ticketing.
     pub ticketing_timeout: Duration,
     /// Longest wait between attempts to reach ticketing's event stream.

@@ -6,7 +6,11 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod convert;
+pub mod follow;
+pub mod replicas;
+pub mod state;
 pub mod store;
+pub mod watch;
 
 use kit::shutdown::{Draining, OwnedTask};
 use proto::inbox::v1::inbox_service_server::InboxServiceServer;
@@ -90,14 +94,14 @@ pub async fn run(
         kit::db::stream_pool(config.direct_url(), &db, config.stream_db_connections.get())
             .await
             .map_err(database_error(&config))?;
-    let app = app::App::new(db, stream_db, config).map_err(|source| RunError::TicketingUrl {
+    let app = state::App::new(db, stream_db, config).map_err(|source| RunError::TicketingUrl {
         url: ticketing_url.clone(),
         source,
     })?;
     app.streams
         .observe("inbox", SERVICE_NAME, "WatchConversations");
-    let consumer = OwnedTask::spawn(app::consumer::run(app.clone(), draining.clone()));
-    let deliverer = OwnedTask::spawn(app::outbox::run(app.clone(), draining.clone()));
+    let consumer = OwnedTask::spawn(follow::consumer::run(app.clone(), draining.clone()));
+    let deliverer = OwnedTask::spawn(follow::outbox::run(app.clone(), draining.clone()));
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
     let readiness = OwnedTask::spawn(kit::readiness::follow_database(
         app.stream_db.clone(),
@@ -157,7 +161,7 @@ pub async fn run(
 
 /// R9: removes trashed conversations without a ticket once their retention
 /// is over (ticketing directs the purge of the others).
-async fn purge_loop(app: app::App, draining: Draining) {
+async fn purge_loop(app: state::App, draining: Draining) {
     let interval = app.config.purge_interval;
     kit::shutdown::every(interval, draining, || {
         let app = app.clone();

@@ -15,16 +15,22 @@ use proto::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::app::App;
+use crate::{state::App, watch};
 
 pub struct Api {
     app: App,
     draining: kit::shutdown::Draining,
+    /// The newest changes of each watched account, shared by its streams.
+    tails: std::sync::Arc<watch::tail::Tails>,
 }
 
 impl Api {
     pub fn new(app: App, draining: kit::shutdown::Draining) -> Self {
-        Self { app, draining }
+        Self {
+            app,
+            draining,
+            tails: Default::default(),
+        }
     }
 }
 
@@ -331,7 +337,7 @@ impl InboxService for Api {
         ))
     }
 
-    type WatchConversationsStream = crate::app::watch::ChangeStream;
+    type WatchConversationsStream = watch::ChangeStream;
 
     async fn watch_conversations(
         &self,
@@ -339,9 +345,14 @@ impl InboxService for Api {
     ) -> Reply<Self::WatchConversationsStream> {
         let caller = Caller::of(&request)?;
         let after = request.get_ref().after_sequence;
-        let stream =
-            crate::app::watch::watch(self.app.clone(), &caller, after, self.draining.clone())
-                .await?;
+        let stream = watch::watch(
+            self.app.clone(),
+            self.tails.clone(),
+            &caller,
+            after,
+            self.draining.clone(),
+        )
+        .await?;
         Ok(Response::new(stream))
     }
 }

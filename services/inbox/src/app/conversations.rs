@@ -4,9 +4,10 @@ use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller, paging};
 use proto::inbox::v1 as pb;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
-use super::{App, mutate};
+use super::mutate;
 use crate::{
     convert,
+    state::App,
     store::{changes, contact, conversation, message, queries},
 };
 
@@ -226,8 +227,14 @@ impl App {
             changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
         let report = match reopened {
             Some(change) => Some(
-                changes::enqueue_report(&txn, &after, change, sequence, super::reporter(caller))
-                    .await?,
+                changes::enqueue_report(
+                    &txn,
+                    &after,
+                    change,
+                    sequence,
+                    crate::state::reporter(caller),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -275,7 +282,7 @@ impl App {
         let mut purged = 0;
         for row in due {
             let txn = self.db.begin().await?;
-            if super::apply::purge(&txn, &row.account_id, &row.id).await? {
+            if crate::follow::apply::purge(&txn, &row.account_id, &row.id).await? {
                 purged += 1;
             }
             txn.commit().await?;

@@ -8,9 +8,9 @@ use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller};
 use proto::{inbox::v1 as pb, ticketing::v1 as tpb};
 use sea_orm::TransactionTrait;
 
-use super::App;
 use crate::{
     convert,
+    state::App,
     store::{changes, conversation, outbox, queries},
 };
 
@@ -104,8 +104,14 @@ impl App {
         // waits on no other writer, so the head stays the last lock taken.
         let queued = match report {
             Some(change) => Some(
-                changes::enqueue_report(&txn, &next, change, sequence, super::reporter(caller))
-                    .await?,
+                changes::enqueue_report(
+                    &txn,
+                    &next,
+                    change,
+                    sequence,
+                    crate::state::reporter(caller),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -304,7 +310,7 @@ impl App {
         // A refusal with a request id no call used waits this long too: the
         // price of telling the two apart without a pending marker.
         let deadline = tokio::time::Instant::now()
-            + super::outbox::SYNC_DELIVERY_TIMEOUT
+            + crate::follow::outbox::SYNC_DELIVERY_TIMEOUT
             + std::time::Duration::from_millis(500);
         loop {
             if let Some(answer) = key.replay(&self.db).await? {

@@ -12,8 +12,11 @@ use prost::Message;
 use proto::ticketing::v1 as tpb;
 use sea_orm::TransactionTrait;
 
-use super::{App, apply};
-use crate::store::{changes, outbox};
+use super::apply;
+use crate::{
+    state::App,
+    store::{changes, outbox},
+};
 
 /// How long a call that reports a change waits for ticketing's decision
 /// before answering with what the inbox knows.

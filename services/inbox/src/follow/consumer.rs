@@ -13,11 +13,14 @@ use tokio_stream::StreamExt;
 use tracing::Instrument;
 
 use super::{
-    App, apply, consumer_metrics,
+    apply,
     cursors::{self, Cursors},
-    plan,
+    metrics, plan,
 };
-use crate::store::{lease, queries};
+use crate::{
+    state::App,
+    store::{lease, queries},
+};
 
 /// What happened to a batch of events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +47,7 @@ pub async fn run(app: App, mut draining: Draining) {
             return;
         }
         let held = lease::acquire(&app.db, LEASE, &app.instance, ttl).await;
-        consumer_metrics::get().lease.record(
+        metrics::get().lease.record(
             u64::from(matches!(held, Ok(true))),
             &[opentelemetry::KeyValue::new(
                 "service.instance.id",
@@ -173,7 +176,7 @@ async fn follow(
                     }
                 }
                 let outcome = apply_events(app, &batch, &mut cursors).await?;
-                consumer_metrics::get().applied(&batch);
+                metrics::get().applied(&batch);
                 tracing::debug!(events = batch.len(), ?outcome, "applied");
                 if let Some(status) = interrupted {
                     return Err(resync_if_expired(app, status).await);
@@ -185,11 +188,11 @@ async fn follow(
                     .iter()
                     .map(|h| (h.after_sequence - cursors.position(&h.account_id)).max(0))
                     .sum();
-                consumer_metrics::get()
+                metrics::get()
                     .lag
                     .record(u64::try_from(lag).unwrap_or(0), &[]);
                 if lag == 0 {
-                    consumer_metrics::get().lag_time.record(0.0, &[]);
+                    metrics::get().lag_time.record(0.0, &[]);
                 }
             }
             None => {}

@@ -12,7 +12,8 @@ use proto::ticketing::v1 as tpb;
 use sea_orm::TransactionTrait;
 use tonic_types::StatusExt;
 
-use super::{App, SERVICE_IDENTITY, apply};
+use super::apply;
+use crate::state::{App, SERVICE_IDENTITY};
 use crate::store::queries;
 
 /// Where the cursor goes once the snapshot is applied.
