@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod call;
 pub mod client_trace;
 pub mod config;
 pub mod db;
