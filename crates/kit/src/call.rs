@@ -31,16 +31,9 @@ impl<M: Message> Mutation<M> {
         method: &'static str,
         request_id: impl FnOnce(&mut M) -> &mut String,
     ) -> Result<Self, ApiError> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?.to_owned();
-        let (request, request_id) = take(request, request_id);
-        let key = Key::new(&account_id, &request_id, method, &request)?;
-        Ok(Self {
-            caller,
-            account_id,
-            request,
-            request_id,
-            key,
+        let (caller, account_id) = scoped(&request)?;
+        Self::new(caller, account_id, request, request_id, |scope, id, m| {
+            Key::new(scope, id, method, m)
         })
     }
 
@@ -52,16 +45,9 @@ impl<M: Message> Mutation<M> {
         request_id: impl FnOnce(&mut M) -> &mut String,
         intent: impl FnOnce(&M) -> I,
     ) -> Result<Self, ApiError> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?.to_owned();
-        let (request, request_id) = take(request, request_id);
-        let key = Key::new(&account_id, &request_id, method, &intent(&request))?;
-        Ok(Self {
-            caller,
-            account_id,
-            request,
-            request_id,
-            key,
+        let (caller, account_id) = scoped(&request)?;
+        Self::new(caller, account_id, request, request_id, |scope, id, m| {
+            Key::new(scope, id, method, &intent(m))
         })
     }
 
@@ -74,8 +60,22 @@ impl<M: Message> Mutation<M> {
     ) -> Result<Self, ApiError> {
         let caller = Caller::of(&request)?;
         let account_id = caller.account_id.clone().unwrap_or_else(|| "-".to_owned());
-        let (request, request_id) = take(request, request_id);
-        let key = Key::new(&account_id, &request_id, method, &request)?;
+        Self::new(caller, account_id, request, request_id, |scope, id, m| {
+            Key::new(scope, id, method, m)
+        })
+    }
+
+    /// Takes the request id out, then keys what is left.
+    fn new(
+        caller: Caller,
+        account_id: String,
+        request: tonic::Request<M>,
+        request_id: impl FnOnce(&mut M) -> &mut String,
+        key: impl FnOnce(&str, &str, &M) -> Result<Option<Key>, ApiError>,
+    ) -> Result<Self, ApiError> {
+        let mut request = request.into_inner();
+        let request_id = std::mem::take(request_id(&mut request));
+        let key = key(&account_id, &request_id, &request)?;
         Ok(Self {
             caller,
             account_id,
@@ -86,14 +86,12 @@ impl<M: Message> Mutation<M> {
     }
 }
 
-/// The message with its request id taken out, and the id.
-fn take<M>(
-    request: tonic::Request<M>,
-    request_id: impl FnOnce(&mut M) -> &mut String,
-) -> (M, String) {
-    let mut request = request.into_inner();
-    let id = std::mem::take(request_id(&mut request));
-    (request, id)
+/// The authenticated caller and the account it names (UNAUTHENTICATED
+/// without one).
+fn scoped<M>(request: &tonic::Request<M>) -> Result<(Caller, String), ApiError> {
+    let caller = Caller::of(request)?;
+    let account_id = caller.account()?.to_owned();
+    Ok((caller, account_id))
 }
 
 /// Checks a request id the handler passes on unchanged to another service,
