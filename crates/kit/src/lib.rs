@@ -16,6 +16,8 @@ pub mod migrate;
 pub mod nodelay;
 pub mod observe;
 pub mod paging;
+#[cfg(unix)]
+pub mod pools;
 pub mod readiness;
 pub mod refusals;
 pub mod server;

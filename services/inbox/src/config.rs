@@ -151,6 +151,17 @@ impl Config {
     }
 
     /// Where sessions go: the direct URL if there is one.
+    /// The database settings as start-up opens them.
+    pub fn database(&self) -> kit::pools::Settings<'_> {
+        kit::pools::Settings {
+            variable: "INBOX_DATABASE_URL",
+            url: &self.database_url,
+            direct_url: self.direct_url(),
+            max_connections: self.db_max_connections.get(),
+            stream_connections: self.stream_db_connections.get(),
+        }
+    }
+
     pub fn direct_url(&self) -> &str {
         self.direct_database_url
             .as_deref()
