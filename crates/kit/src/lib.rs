@@ -20,6 +20,7 @@ pub mod paging;
 pub mod pools;
 pub mod readiness;
 pub mod refusals;
+pub mod rows;
 pub mod server;
 pub mod service;
 pub mod shutdown;

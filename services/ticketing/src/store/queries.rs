@@ -1,13 +1,32 @@
 //! Reads and guarded writes of accounts, pipelines and tickets.
 
-use kit::paging::Cursor;
+use kit::{paging::Cursor, rows};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
 use super::entities::{account, pipeline, stage, ticket, ticket_conversation};
+
+impl rows::Scoped for pipeline::Entity {
+    const ID: pipeline::Column = pipeline::Column::Id;
+    const ACCOUNT: pipeline::Column = pipeline::Column::AccountId;
+}
+
+impl rows::Scoped for stage::Entity {
+    const ID: stage::Column = stage::Column::Id;
+    const ACCOUNT: stage::Column = stage::Column::AccountId;
+}
+
+impl rows::Scoped for ticket::Entity {
+    const ID: ticket::Column = ticket::Column::Id;
+    const ACCOUNT: ticket::Column = ticket::Column::AccountId;
+}
+
+impl rows::Versioned for ticket::Entity {
+    const VERSION: ticket::Column = ticket::Column::Version;
+}
 
 /// The default support pipeline every account starts with (SPEC section 2).
 pub const DEFAULT_STAGES: [(&str, bool); 4] = [
@@ -72,10 +91,7 @@ pub async fn find_pipeline(
     account_id: &str,
     id: &str,
 ) -> Result<Option<pipeline::Model>, DbErr> {
-    pipeline::Entity::find_by_id(id.to_owned())
-        .filter(pipeline::Column::AccountId.eq(account_id))
-        .one(conn)
-        .await
+    rows::find::<pipeline::Entity>(conn, account_id, id).await
 }
 
 pub async fn stages_of(
@@ -95,10 +111,7 @@ pub async fn find_stage(
     account_id: &str,
     id: &str,
 ) -> Result<Option<stage::Model>, DbErr> {
-    stage::Entity::find_by_id(id.to_owned())
-        .filter(stage::Column::AccountId.eq(account_id))
-        .one(conn)
-        .await
+    rows::find::<stage::Entity>(conn, account_id, id).await
 }
 
 pub async fn list_pipelines(
@@ -128,10 +141,7 @@ pub async fn find_ticket(
     account_id: &str,
     id: &str,
 ) -> Result<Option<ticket::Model>, DbErr> {
-    ticket::Entity::find_by_id(id.to_owned())
-        .filter(ticket::Column::AccountId.eq(account_id))
-        .one(conn)
-        .await
+    rows::find::<ticket::Entity>(conn, account_id, id).await
 }
 
 /// A ticket's conversations, in association order.
@@ -250,16 +260,7 @@ pub async fn update_ticket_if_version(
     updated: &ticket::Model,
     expected_version: i64,
 ) -> Result<bool, DbErr> {
-    let mut active = updated.clone().into_active_model().reset_all();
-    active.id = sea_orm::ActiveValue::NotSet;
-    active.account_id = sea_orm::ActiveValue::NotSet;
-    let result = ticket::Entity::update_many()
-        .set(active)
-        .filter(ticket::Column::Id.eq(&updated.id))
-        .filter(ticket::Column::Version.eq(expected_version))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    rows::update_if_version::<ticket::Entity>(conn, updated, expected_version).await
 }
 
 #[derive(Debug, Default, Clone)]
@@ -347,11 +348,7 @@ pub async fn find_ticket_for_update(
     account_id: &str,
     id: &str,
 ) -> Result<Option<ticket::Model>, DbErr> {
-    ticket::Entity::find_by_id(id.to_owned())
-        .filter(ticket::Column::AccountId.eq(account_id))
-        .lock_exclusive()
-        .one(conn)
-        .await
+    rows::find_for_update::<ticket::Entity>(conn, account_id, id).await
 }
 
 /// Stages by id, for a page of tickets.
