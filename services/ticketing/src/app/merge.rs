@@ -10,7 +10,7 @@ use sea_orm::DatabaseTransaction;
 
 use super::{
     App, actor,
-    tickets::{linked, rule_error},
+    outcome::{linked, rule_error},
 };
 use crate::{
     convert,

@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryS
 
 use super::{
     App, actor,
-    tickets::{linked, push_directives, rule_error},
+    outcome::{linked, push_directives, rule_error},
 };
 use crate::{
     convert,

@@ -9,7 +9,7 @@ use sea_orm::DatabaseTransaction;
 use super::{
     App, actor,
     merge::{push_moves, side},
-    tickets::rule_error,
+    outcome::rule_error,
 };
 use crate::{
     domain::{Surface, merge, rules},
