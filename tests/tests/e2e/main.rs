@@ -7,6 +7,7 @@
 //! `cargo test -p e2e --test e2e stream::` runs one module.
 
 mod api;
+mod api_discovery;
 mod api_requests;
 mod api_stream;
 mod auth;
