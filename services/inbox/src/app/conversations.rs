@@ -118,7 +118,12 @@ impl App {
         .await?;
         let answer = convert::conversation_to_proto(&row);
         kit::idempotency::record(key, &txn, &answer).await?;
-        changes::append(&txn, &row, pb::ConversationChangeKind::Created).await?;
+        changes::append(
+            &txn,
+            &convert::conversation_to_proto(&row),
+            pb::ConversationChangeKind::Created,
+        )
+        .await?;
         txn.commit().await?;
         self.changes.notify();
         tracing::info!(conversation_id = %row.id, account_id, "conversation created");
@@ -223,13 +228,18 @@ impl App {
         }
         let answer = convert::message_to_proto(&row);
         kit::idempotency::record(key.as_ref(), &txn, &answer).await?;
-        let sequence =
-            changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
+        let sequence = changes::append(
+            &txn,
+            &convert::conversation_to_proto(&after),
+            pb::ConversationChangeKind::MessageAdded,
+        )
+        .await?;
         let report = match reopened {
             Some(change) => Some(
                 changes::enqueue_report(
                     &txn,
-                    &after,
+                    &after.account_id,
+                    convert::snapshot(&after),
                     change,
                     sequence,
                     crate::state::reporter(caller),

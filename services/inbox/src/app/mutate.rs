@@ -97,7 +97,7 @@ impl App {
             return Ok(None);
         }
         kit::idempotency::record(key, &txn, &convert::conversation_to_proto(&next)).await?;
-        let sequence = changes::append(&txn, &next, kind).await?;
+        let sequence = changes::append(&txn, &convert::conversation_to_proto(&next), kind).await?;
         // The report carries the change's place in the account's commit
         // order, so ticketing can order owner changes made on different
         // conversations of one ticket (R4). Inserting a new outbox row
@@ -106,7 +106,8 @@ impl App {
             Some(change) => Some(
                 changes::enqueue_report(
                     &txn,
-                    &next,
+                    &next.account_id,
+                    convert::snapshot(&next),
                     change,
                     sequence,
                     crate::state::reporter(caller),
