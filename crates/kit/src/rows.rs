@@ -6,7 +6,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    ModelTrait, QueryFilter, QuerySelect,
+    ModelTrait, QueryFilter, QuerySelect, Select,
 };
 
 /// An entity whose rows each belong to one account.
@@ -27,11 +27,7 @@ pub async fn find<E: Scoped>(
     account_id: &str,
     id: &str,
 ) -> Result<Option<E::Model>, DbErr> {
-    E::find()
-        .filter(E::ID.eq(id))
-        .filter(E::ACCOUNT.eq(account_id))
-        .one(conn)
-        .await
+    one_of::<E>(account_id, id).one(conn).await
 }
 
 /// Reads a row and locks it until the transaction ends (PostgreSQL;
@@ -42,12 +38,13 @@ pub async fn find_for_update<E: Scoped>(
     account_id: &str,
     id: &str,
 ) -> Result<Option<E::Model>, DbErr> {
+    one_of::<E>(account_id, id).lock_exclusive().one(conn).await
+}
+
+fn one_of<E: Scoped>(account_id: &str, id: &str) -> Select<E> {
     E::find()
         .filter(E::ID.eq(id))
         .filter(E::ACCOUNT.eq(account_id))
-        .lock_exclusive()
-        .one(conn)
-        .await
 }
 
 /// Writes `updated` only if the stored version is still `expected_version`;

@@ -1,21 +1,15 @@
 //! Inbox settings: defaults, overridden by environment variables (names in
 //! the README). Validated once, at start-up.
 
-use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use kit::config::{self, ConfigError, Source};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub database_url: String,
-    /// PostgreSQL reached without a transaction pooler, for what needs a
-    /// session of its own: LISTEN, the migration lock, the change streams'
-    /// pool. `None`: `database_url` (docs/operations.md, "PgBouncer").
-    pub direct_database_url: Option<String>,
-    pub db_max_connections: NonZeroU32,
-    /// Connections of the change streams' own pool (PostgreSQL).
-    pub stream_db_connections: NonZeroU32,
+    /// The database and its pools (`INBOX_DATABASE_URL` and beside it).
+    pub database: kit::pools::DatabaseConfig,
     /// Where ticketing listens: one URL or several, separated by commas.
     /// Each name is resolved to all its addresses (a headless Service's
     /// pods), and calls are balanced over them (`replicas`).
@@ -77,24 +71,10 @@ impl Config {
             service_token_file: source.get("INBOX_SERVICE_TOKEN_FILE"),
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
-            database_url: config::database_url_or(
+            database: kit::pools::DatabaseConfig::from_source(
                 source,
-                "INBOX_DATABASE_URL",
+                "INBOX",
                 DEFAULT_DATABASE_URL,
-            )?,
-            direct_database_url: {
-                let url = config::secret_or(source, "INBOX_DIRECT_DATABASE_URL", "")?;
-                (!url.is_empty()).then_some(url)
-            },
-            db_max_connections: config::parse_or(
-                source,
-                "INBOX_DB_MAX_CONNECTIONS",
-                kit::db::DEFAULT_CONNECTIONS,
-            )?,
-            stream_db_connections: config::parse_or(
-                source,
-                "INBOX_STREAM_DB_CONNECTIONS",
-                kit::db::DEFAULT_STREAM_CONNECTIONS,
             )?,
             ticketing_url,
             ticketing_resolve_interval: config::duration_or(
@@ -151,29 +131,12 @@ impl Config {
     }
 
     /// Where sessions go: the direct URL if there is one.
-    /// The database settings as start-up opens them.
-    pub fn database(&self) -> kit::pools::Settings<'_> {
-        kit::pools::Settings {
-            variable: "INBOX_DATABASE_URL",
-            url: &self.database_url,
-            direct_url: self.direct_url(),
-            max_connections: self.db_max_connections.get(),
-            stream_connections: self.stream_db_connections.get(),
-        }
-    }
-
-    pub fn direct_url(&self) -> &str {
-        self.direct_database_url
-            .as_deref()
-            .unwrap_or(&self.database_url)
-    }
-
     /// Defaults with another database and ticketing address: what tests
     /// start from.
     pub fn for_database(database_url: &str, ticketing_url: &str) -> Self {
         let mut config = Self::from_source(&std::collections::HashMap::new())
             .expect("default settings are valid");
-        config.database_url = database_url.to_owned();
+        config.database.url = database_url.to_owned();
         config.auth = kit::auth::AuthConfig::development();
         config.ticketing_url = ticketing_url.to_owned();
         config

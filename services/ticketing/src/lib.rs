@@ -33,10 +33,7 @@ pub enum RunError {
 /// Runs migrations on the configured database, then exits: for Kubernetes
 /// migration jobs.
 pub async fn migrate(config: &Config) -> Result<(), RunError> {
-    config
-        .database()
-        .open::<store::migration::Migrator>()
-        .await?;
+    config.database.open::<store::migration::Migrator>().await?;
     Ok(())
 }
 
@@ -48,9 +45,9 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let auth = kit::auth::Authenticator::new(&config.auth)?;
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
-    let url = kit::db::redacted(&config.database_url);
+    let url = kit::db::redacted(&config.database.url);
     let kit::pools::Pools { db, stream_db } = config
-        .database()
+        .database
         .pools::<store::migration::Migrator>("ticketing")
         .await?;
     let app = app::App {
@@ -145,7 +142,7 @@ impl kit::service::Service for Binary {
     }
 
     fn database(config: &Config) -> &str {
-        &config.database_url
+        &config.database.url
     }
 
     async fn migrate(config: &Config) -> Result<(), RunError> {
