@@ -27,13 +27,8 @@ pub struct Config {
     /// How long the event consumer's lease lasts without renewal: another
     /// replica takes over this long after the holder dies.
     pub lease_ttl: Duration,
-    /// How often a WatchConversations stream looks for changes made by
-    /// other replicas.
-    pub stream_poll_interval: Duration,
-    /// How often an idle WatchConversations stream hears the head.
-    pub stream_progress_interval: Duration,
-    /// How long a stream may wait for a consumer that stopped reading.
-    pub stream_stall_limit: Duration,
+    /// How WatchConversations streams pace themselves.
+    pub stream: kit::stream::StreamConfig,
     /// How long a trashed conversation without a ticket stays restorable (R9).
     pub trash_retention: Duration,
     /// How often the purge looks for expired trash.
@@ -94,21 +89,7 @@ impl Config {
                 Duration::from_secs(10),
             )?,
             lease_ttl: config::duration_or(source, "INBOX_LEASE_TTL", Duration::from_secs(5))?,
-            stream_poll_interval: config::duration_or(
-                source,
-                "INBOX_STREAM_POLL_INTERVAL",
-                Duration::from_secs(1),
-            )?,
-            stream_progress_interval: config::duration_or(
-                source,
-                "INBOX_STREAM_PROGRESS_INTERVAL",
-                Duration::from_secs(5),
-            )?,
-            stream_stall_limit: config::duration_or(
-                source,
-                "INBOX_STREAM_STALL_LIMIT",
-                Duration::from_secs(30),
-            )?,
+            stream: kit::stream::StreamConfig::from_source(source, "INBOX")?,
             trash_retention: config::duration_or(
                 source,
                 "TRASH_RETENTION",

@@ -13,7 +13,8 @@ pub struct Config {
     /// The database and its pools (`TICKETING_DATABASE_URL` and beside it).
     pub database: kit::pools::DatabaseConfig,
     pub help_desk: HelpDeskPolicy,
-    pub stream: StreamConfig,
+    /// How WatchEvents streams pace themselves.
+    pub stream: kit::stream::StreamConfig,
     /// How long trashed tickets stay restorable before the purge (R9).
     pub trash_retention: Duration,
     /// How often the purge looks for expired trash and prunable events.
@@ -25,17 +26,6 @@ pub struct Config {
     pub consumer_ttl: Duration,
     pub limits: kit::server::Limits,
     pub auth: kit::auth::AuthConfig,
-}
-
-#[derive(Debug, Clone)]
-pub struct StreamConfig {
-    /// How often a watcher looks for new events when no commit woke it.
-    pub poll_interval: Duration,
-    /// How often an idle watcher hears the current heads.
-    pub progress_interval: Duration,
-    /// How long a stream may wait for a consumer that stopped reading
-    /// before ending it with RESOURCE_EXHAUSTED.
-    pub stall_limit: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/ticketing.db?mode=rwc";
@@ -62,23 +52,7 @@ impl Config {
                 tiers: parse_tiers(source)?,
                 cutover_micros: parse_cutover(source)?,
             },
-            stream: StreamConfig {
-                poll_interval: config::duration_or(
-                    source,
-                    "TICKETING_STREAM_POLL_INTERVAL",
-                    Duration::from_secs(1),
-                )?,
-                progress_interval: config::duration_or(
-                    source,
-                    "TICKETING_STREAM_PROGRESS_INTERVAL",
-                    Duration::from_secs(5),
-                )?,
-                stall_limit: config::duration_or(
-                    source,
-                    "TICKETING_STREAM_STALL_LIMIT",
-                    Duration::from_secs(30),
-                )?,
-            },
+            stream: kit::stream::StreamConfig::from_source(source, "TICKETING")?,
             trash_retention: config::duration_or(
                 source,
                 "TRASH_RETENTION",

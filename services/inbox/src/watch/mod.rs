@@ -43,7 +43,7 @@ pub async fn watch(
         .streams
         .admit()
         .map_err(|status| ApiError::Upstream(Box::new(status)))?;
-    let (tx, rx) = kit::stream::channel_in(Some(slot), BUFFER, app.config.stream_stall_limit);
+    let (tx, rx) = kit::stream::channel_in(Some(slot), BUFFER, app.config.stream.stall_limit);
     tokio::spawn(follow(app, tails, account_id, after, tx, draining));
     Ok(rx)
 }
@@ -59,8 +59,8 @@ async fn follow(
     let mut signal = app.changes.subscribe();
     let shared_tail = tails.join(&account_id);
     let (poll, progress) = (
-        app.config.stream_poll_interval,
-        app.config.stream_progress_interval,
+        app.config.stream.poll_interval,
+        app.config.stream.progress_interval,
     );
     let mut last_message = Instant::now();
     loop {
