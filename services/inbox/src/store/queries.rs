@@ -1,11 +1,14 @@
 //! Reads and guarded writes of contacts, conversations, messages, the ticket
 //! read model and the event cursors.
 
-use kit::{paging::Cursor, rows};
+use kit::{
+    paging::{self, Cursor},
+    rows,
+};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
@@ -129,13 +132,7 @@ pub async fn list_conversations(
         query = query.filter(C::DeletedAt.is_null());
     }
     if let Some(cursor) = after {
-        query = query.filter(
-            Condition::any().add(C::CreatedAt.lt(cursor.key)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(cursor.key))
-                    .add(C::Id.lt(cursor.id.clone())),
-            ),
-        );
+        query = query.filter(paging::after_descending(C::CreatedAt, C::Id, cursor));
     }
     query
         .order_by_desc(C::CreatedAt)
@@ -155,13 +152,7 @@ pub async fn list_messages(
     use message::Column as C;
     let mut query = message::Entity::find().filter(C::ConversationId.eq(conversation_id));
     if let Some(cursor) = after {
-        query = query.filter(
-            Condition::any().add(C::CreatedAt.gt(cursor.key)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(cursor.key))
-                    .add(C::Id.gt(cursor.id.clone())),
-            ),
-        );
+        query = query.filter(paging::after_ascending(C::CreatedAt, C::Id, cursor));
     }
     query
         .order_by_asc(C::CreatedAt)

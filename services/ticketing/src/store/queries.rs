@@ -1,9 +1,12 @@
 //! Reads and guarded writes of accounts, pipelines and tickets.
 
-use kit::{paging::Cursor, rows};
+use kit::{
+    paging::{self, Cursor},
+    rows,
+};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
@@ -122,7 +125,7 @@ pub async fn list_pipelines(
 ) -> Result<Vec<pipeline::Model>, DbErr> {
     let mut query = pipeline::Entity::find().filter(pipeline::Column::AccountId.eq(account_id));
     if let Some(cursor) = after {
-        query = query.filter(after_ascending(
+        query = query.filter(paging::after_ascending(
             pipeline::Column::CreatedAt,
             pipeline::Column::Id,
             cursor,
@@ -316,13 +319,7 @@ pub async fn list_tickets(
         query = query.filter(C::MergedInto.is_null());
     }
     if let Some(cursor) = after {
-        query = query.filter(
-            Condition::any().add(C::CreatedAt.lt(cursor.key)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(cursor.key))
-                    .add(C::Id.lt(cursor.id.clone())),
-            ),
-        );
+        query = query.filter(paging::after_descending(C::CreatedAt, C::Id, cursor));
     }
     query
         .order_by_desc(C::CreatedAt)
@@ -330,14 +327,6 @@ pub async fn list_tickets(
         .limit(limit)
         .all(conn)
         .await
-}
-
-fn after_ascending<K: ColumnTrait, I: ColumnTrait>(key: K, id: I, cursor: &Cursor) -> Condition {
-    Condition::any().add(key.gt(cursor.key)).add(
-        Condition::all()
-            .add(key.eq(cursor.key))
-            .add(id.gt(cursor.id.clone())),
-    )
 }
 
 /// Reads a ticket and locks it until the transaction ends (PostgreSQL;
