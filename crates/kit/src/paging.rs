@@ -60,33 +60,6 @@ pub fn decode_token(token: &str, field: &str) -> Result<Option<Cursor>, ApiError
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_round_trip_and_garbage_is_refused() {
-        let cursor = Cursor {
-            key: 42,
-            id: "abc".into(),
-        };
-        assert_eq!(
-            decode_token(&encode_token(&cursor), "page_token").unwrap(),
-            Some(cursor)
-        );
-        assert!(decode_token("zz", "page_token").is_err());
-        assert!(decode_token("abc", "page_token").is_err());
-        assert_eq!(decode_token("", "page_token").unwrap(), None);
-    }
-
-    #[test]
-    fn page_size_defaults_and_caps() {
-        assert_eq!(page_size(0, "page_size").unwrap(), DEFAULT_PAGE_SIZE);
-        assert_eq!(page_size(5000, "page_size").unwrap(), MAX_PAGE_SIZE);
-        assert!(page_size(-1, "page_size").is_err());
-    }
-}
-
 /// The rows after `cursor` when a page is ordered by `(key, id)` ascending:
 /// the keyset condition, so a page costs the same however deep it is.
 pub fn after_ascending<K, I>(key: K, id: I, cursor: &Cursor) -> sea_orm::Condition
@@ -112,4 +85,31 @@ where
             .add(key.eq(cursor.key))
             .add(id.lt(cursor.id.clone())),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_garbage_is_refused() {
+        let cursor = Cursor {
+            key: 42,
+            id: "abc".into(),
+        };
+        assert_eq!(
+            decode_token(&encode_token(&cursor), "page_token").unwrap(),
+            Some(cursor)
+        );
+        assert!(decode_token("zz", "page_token").is_err());
+        assert!(decode_token("abc", "page_token").is_err());
+        assert_eq!(decode_token("", "page_token").unwrap(), None);
+    }
+
+    #[test]
+    fn page_size_defaults_and_caps() {
+        assert_eq!(page_size(0, "page_size").unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(5000, "page_size").unwrap(), MAX_PAGE_SIZE);
+        assert!(page_size(-1, "page_size").is_err());
+    }
 }

@@ -8,7 +8,7 @@
 //! through `state`; nothing here calls the use cases in `app`.
 
 pub mod apply;
-mod batch;
+pub mod batch;
 pub mod consumer;
 mod cursors;
 mod metrics;
