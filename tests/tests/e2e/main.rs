@@ -39,3 +39,4 @@ mod skeleton;
 mod stream;
 mod token_rotation;
 mod unmerge;
+mod watch_conversations;
