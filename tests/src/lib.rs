@@ -234,8 +234,8 @@ async fn spawn_inbox(
     let addr = listener.local_addr().expect("inbox address");
     let mut config = inbox::Config::for_database(database_url, &format!("http://{ticketing_addr}"));
     config.max_reconnect_backoff = Duration::from_millis(300);
-    config.stream_poll_interval = Duration::from_millis(200);
-    config.stream_progress_interval = Duration::from_millis(500);
+    config.stream.poll_interval = Duration::from_millis(200);
+    config.stream.progress_interval = Duration::from_millis(500);
     config.limits.drain_grace = Duration::from_secs(5);
     tune(&mut config);
     let shutdown = Shutdown::new();

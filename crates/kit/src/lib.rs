@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod call;
 pub mod client_trace;
 pub mod config;
 pub mod db;
@@ -15,8 +16,11 @@ pub mod migrate;
 pub mod nodelay;
 pub mod observe;
 pub mod paging;
+#[cfg(unix)]
+pub mod pools;
 pub mod readiness;
 pub mod refusals;
+pub mod rows;
 pub mod server;
 pub mod service;
 pub mod shutdown;

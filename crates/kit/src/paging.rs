@@ -60,6 +60,33 @@ pub fn decode_token(token: &str, field: &str) -> Result<Option<Cursor>, ApiError
     }))
 }
 
+/// The rows after `cursor` when a page is ordered by `(key, id)` ascending:
+/// the keyset condition, so a page costs the same however deep it is.
+pub fn after_ascending<K, I>(key: K, id: I, cursor: &Cursor) -> sea_orm::Condition
+where
+    K: sea_orm::ColumnTrait,
+    I: sea_orm::ColumnTrait,
+{
+    sea_orm::Condition::any().add(key.gt(cursor.key)).add(
+        sea_orm::Condition::all()
+            .add(key.eq(cursor.key))
+            .add(id.gt(cursor.id.clone())),
+    )
+}
+
+/// As [`after_ascending`], for pages ordered by `(key, id)` descending.
+pub fn after_descending<K, I>(key: K, id: I, cursor: &Cursor) -> sea_orm::Condition
+where
+    K: sea_orm::ColumnTrait,
+    I: sea_orm::ColumnTrait,
+{
+    sea_orm::Condition::any().add(key.lt(cursor.key)).add(
+        sea_orm::Condition::all()
+            .add(key.eq(cursor.key))
+            .add(id.lt(cursor.id.clone())),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

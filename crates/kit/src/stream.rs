@@ -199,3 +199,35 @@ mod tests {
         assert!(rx.next().await.is_none());
     }
 }
+
+/// How a service's server stream (WatchEvents, WatchConversations) paces
+/// itself: `<SERVICE>_STREAM_POLL_INTERVAL`, `_PROGRESS_INTERVAL` and
+/// `_STALL_LIMIT`.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// How often a watcher looks for changes when no commit woke it (made
+    /// by another replica, or a wake-up lost).
+    pub poll_interval: Duration,
+    /// How often an idle watcher hears the current head.
+    pub progress_interval: Duration,
+    /// How long a stream may wait for a consumer that stopped reading
+    /// before ending it with RESOURCE_EXHAUSTED.
+    pub stall_limit: Duration,
+}
+
+impl StreamConfig {
+    /// The settings under `service`'s prefix (`INBOX`, `TICKETING`).
+    pub fn from_source(
+        source: &dyn crate::config::Source,
+        service: &str,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let setting = |name: &str, default: Duration| {
+            crate::config::duration_or(source, &format!("{service}_STREAM_{name}"), default)
+        };
+        Ok(Self {
+            poll_interval: setting("POLL_INTERVAL", Duration::from_secs(1))?,
+            progress_interval: setting("PROGRESS_INTERVAL", Duration::from_secs(5))?,
+            stall_limit: setting("STALL_LIMIT", Duration::from_secs(30))?,
+        })
+    }
+}

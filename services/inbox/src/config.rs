@@ -1,31 +1,25 @@
 //! Inbox settings: defaults, overridden by environment variables (names in
 //! the README). Validated once, at start-up.
 
-use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use kit::config::{self, ConfigError, Source};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub database_url: String,
-    /// PostgreSQL reached without a transaction pooler, for what needs a
-    /// session of its own: LISTEN, the migration lock, the change streams'
-    /// pool. `None`: `database_url` (docs/operations.md, "PgBouncer").
-    pub direct_database_url: Option<String>,
-    pub db_max_connections: NonZeroU32,
-    /// Connections of the change streams' own pool (PostgreSQL).
-    pub stream_db_connections: NonZeroU32,
+    /// The database and its pools (`INBOX_DATABASE_URL` and beside it).
+    pub database: kit::pools::DatabaseConfig,
     /// Where ticketing listens: one URL or several, separated by commas.
     /// Each name is resolved to all its addresses (a headless Service's
-    /// pods), and calls are balanced over them (`app::replicas`).
+    /// pods), and calls are balanced over them (`replicas`).
     pub ticketing_url: String,
     /// How often ticketing's names are resolved again, so that replicas
     /// added or removed are seen.
     pub ticketing_resolve_interval: Duration,
     /// What resolves ticketing's names: the system's resolver, or a fixed
     /// table in tests.
-    pub ticketing_resolver: crate::app::replicas::Resolver,
+    pub ticketing_resolver: crate::replicas::Resolver,
     /// Deadline of each call to ticketing.
     pub ticketing_timeout: Duration,
     /// Longest wait between attempts to reach ticketing's event stream.
@@ -33,13 +27,8 @@ pub struct Config {
     /// How long the event consumer's lease lasts without renewal: another
     /// replica takes over this long after the holder dies.
     pub lease_ttl: Duration,
-    /// How often a WatchConversations stream looks for changes made by
-    /// other replicas.
-    pub stream_poll_interval: Duration,
-    /// How often an idle WatchConversations stream hears the head.
-    pub stream_progress_interval: Duration,
-    /// How long a stream may wait for a consumer that stopped reading.
-    pub stream_stall_limit: Duration,
+    /// How WatchConversations streams pace themselves.
+    pub stream: kit::stream::StreamConfig,
     /// How long a trashed conversation without a ticket stays restorable (R9).
     pub trash_retention: Duration,
     /// How often the purge looks for expired trash.
@@ -77,24 +66,10 @@ impl Config {
             service_token_file: source.get("INBOX_SERVICE_TOKEN_FILE"),
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "INBOX_LISTEN", "127.0.0.1:50051")?,
-            database_url: config::database_url_or(
+            database: kit::pools::DatabaseConfig::from_source(
                 source,
-                "INBOX_DATABASE_URL",
+                "INBOX",
                 DEFAULT_DATABASE_URL,
-            )?,
-            direct_database_url: {
-                let url = config::secret_or(source, "INBOX_DIRECT_DATABASE_URL", "")?;
-                (!url.is_empty()).then_some(url)
-            },
-            db_max_connections: config::parse_or(
-                source,
-                "INBOX_DB_MAX_CONNECTIONS",
-                kit::db::DEFAULT_CONNECTIONS,
-            )?,
-            stream_db_connections: config::parse_or(
-                source,
-                "INBOX_STREAM_DB_CONNECTIONS",
-                kit::db::DEFAULT_STREAM_CONNECTIONS,
             )?,
             ticketing_url,
             ticketing_resolve_interval: config::duration_or(
@@ -114,21 +89,7 @@ impl Config {
                 Duration::from_secs(10),
             )?,
             lease_ttl: config::duration_or(source, "INBOX_LEASE_TTL", Duration::from_secs(5))?,
-            stream_poll_interval: config::duration_or(
-                source,
-                "INBOX_STREAM_POLL_INTERVAL",
-                Duration::from_secs(1),
-            )?,
-            stream_progress_interval: config::duration_or(
-                source,
-                "INBOX_STREAM_PROGRESS_INTERVAL",
-                Duration::from_secs(5),
-            )?,
-            stream_stall_limit: config::duration_or(
-                source,
-                "INBOX_STREAM_STALL_LIMIT",
-                Duration::from_secs(30),
-            )?,
+            stream: kit::stream::StreamConfig::from_source(source, "INBOX")?,
             trash_retention: config::duration_or(
                 source,
                 "TRASH_RETENTION",
@@ -151,18 +112,12 @@ impl Config {
     }
 
     /// Where sessions go: the direct URL if there is one.
-    pub fn direct_url(&self) -> &str {
-        self.direct_database_url
-            .as_deref()
-            .unwrap_or(&self.database_url)
-    }
-
     /// Defaults with another database and ticketing address: what tests
     /// start from.
     pub fn for_database(database_url: &str, ticketing_url: &str) -> Self {
         let mut config = Self::from_source(&std::collections::HashMap::new())
             .expect("default settings are valid");
-        config.database_url = database_url.to_owned();
+        config.database.url = database_url.to_owned();
         config.auth = kit::auth::AuthConfig::development();
         config.ticketing_url = ticketing_url.to_owned();
         config

@@ -6,7 +6,11 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod convert;
+pub mod follow;
+pub mod replicas;
+pub mod state;
 pub mod store;
+pub mod watch;
 
 use kit::shutdown::{Draining, OwnedTask};
 use proto::inbox::v1::inbox_service_server::InboxServiceServer;
@@ -19,12 +23,8 @@ pub const SERVICE_NAME: &str = "inbox.v1.InboxService";
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Names the setting, so that start-up with a bad one says which.
-    #[error("{variable}={url}: {source}")]
-    Database {
-        variable: &'static str,
-        url: String,
-        source: sea_orm::DbErr,
-    },
+    #[error(transparent)]
+    Database(#[from] kit::pools::OpenError),
     #[error("ticketing address {url}: {source}")]
     TicketingUrl {
         url: String,
@@ -39,27 +39,8 @@ pub enum RunError {
 /// Runs migrations on the configured database, then exits: for Kubernetes
 /// migration jobs.
 pub async fn migrate(config: &Config) -> Result<(), RunError> {
-    open(config).await.map(|_| ())
-}
-
-/// A database failure, naming the database (password hidden).
-fn database_error(config: &Config) -> impl FnOnce(sea_orm::DbErr) -> RunError + '_ {
-    |source| RunError::Database {
-        variable: "INBOX_DATABASE_URL",
-        url: kit::db::redacted(&config.database_url),
-        source,
-    }
-}
-
-/// Connects and migrates, naming the database (password hidden) on failure.
-async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::open_with_direct::<store::migration::Migrator>(
-        &config.database_url,
-        config.direct_url(),
-        config.db_max_connections.get(),
-    )
-    .await
-    .map_err(database_error(config))
+    config.database.open::<store::migration::Migrator>().await?;
+    Ok(())
 }
 
 /// Serves on `listener` and follows ticketing's events until `draining`
@@ -80,24 +61,21 @@ pub async fn run(
         }));
     }
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
-    let url = kit::db::redacted(&config.database_url);
-    let mut db = open(&config).await?;
-    kit::statements::observe("inbox", &mut db);
-    kit::observe::observe_pool("inbox", db.clone());
+    let url = kit::db::redacted(&config.database.url);
+    let kit::pools::Pools { db, stream_db } = config
+        .database
+        .pools::<store::migration::Migrator>("inbox")
+        .await?;
     let ticketing_url = config.ticketing_url.clone();
     let limits = config.limits.clone();
-    let stream_db =
-        kit::db::stream_pool(config.direct_url(), &db, config.stream_db_connections.get())
-            .await
-            .map_err(database_error(&config))?;
-    let app = app::App::new(db, stream_db, config).map_err(|source| RunError::TicketingUrl {
+    let app = state::App::new(db, stream_db, config).map_err(|source| RunError::TicketingUrl {
         url: ticketing_url.clone(),
         source,
     })?;
     app.streams
         .observe("inbox", SERVICE_NAME, "WatchConversations");
-    let consumer = OwnedTask::spawn(app::consumer::run(app.clone(), draining.clone()));
-    let deliverer = OwnedTask::spawn(app::outbox::run(app.clone(), draining.clone()));
+    let consumer = OwnedTask::spawn(follow::consumer::run(app.clone(), draining.clone()));
+    let deliverer = OwnedTask::spawn(follow::outbox::run(app.clone(), draining.clone()));
     let purge = OwnedTask::spawn(purge_loop(app.clone(), draining.clone()));
     let readiness = OwnedTask::spawn(kit::readiness::follow_database(
         app.stream_db.clone(),
@@ -157,7 +135,7 @@ pub async fn run(
 
 /// R9: removes trashed conversations without a ticket once their retention
 /// is over (ticketing directs the purge of the others).
-async fn purge_loop(app: app::App, draining: Draining) {
+async fn purge_loop(app: state::App, draining: Draining) {
     let interval = app.config.purge_interval;
     kit::shutdown::every(interval, draining, || {
         let app = app.clone();
@@ -189,7 +167,7 @@ impl kit::service::Service for Binary {
     }
 
     fn database(config: &Config) -> &str {
-        &config.database_url
+        &config.database.url
     }
 
     async fn migrate(config: &Config) -> Result<(), RunError> {

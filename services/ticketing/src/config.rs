@@ -1,7 +1,7 @@
 //! Ticketing settings: defaults, overridden by environment variables (names
 //! in the README). Validated once, at start-up.
 
-use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use kit::config::{self, ConfigError, Source};
 
@@ -10,16 +10,11 @@ use crate::domain::{HelpDeskPolicy, Tier};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub database_url: String,
-    /// PostgreSQL reached without a transaction pooler, for what needs a
-    /// session of its own: LISTEN, the migration lock, the change streams'
-    /// pool. `None`: `database_url` (docs/operations.md, "PgBouncer").
-    pub direct_database_url: Option<String>,
-    pub db_max_connections: NonZeroU32,
-    /// Connections of the change streams' own pool (PostgreSQL).
-    pub stream_db_connections: NonZeroU32,
+    /// The database and its pools (`TICKETING_DATABASE_URL` and beside it).
+    pub database: kit::pools::DatabaseConfig,
     pub help_desk: HelpDeskPolicy,
-    pub stream: StreamConfig,
+    /// How WatchEvents streams pace themselves.
+    pub stream: kit::stream::StreamConfig,
     /// How long trashed tickets stay restorable before the purge (R9).
     pub trash_retention: Duration,
     /// How often the purge looks for expired trash and prunable events.
@@ -31,17 +26,6 @@ pub struct Config {
     pub consumer_ttl: Duration,
     pub limits: kit::server::Limits,
     pub auth: kit::auth::AuthConfig,
-}
-
-#[derive(Debug, Clone)]
-pub struct StreamConfig {
-    /// How often a watcher looks for new events when no commit woke it.
-    pub poll_interval: Duration,
-    /// How often an idle watcher hears the current heads.
-    pub progress_interval: Duration,
-    /// How long a stream may wait for a consumer that stopped reading
-    /// before ending it with RESOURCE_EXHAUSTED.
-    pub stall_limit: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/ticketing.db?mode=rwc";
@@ -59,46 +43,16 @@ impl Config {
         Ok(Self {
             auth: kit::auth::AuthConfig::from_source(source)?,
             listen: config::addr_or(source, "TICKETING_LISTEN", "127.0.0.1:50052")?,
-            database_url: config::database_url_or(
+            database: kit::pools::DatabaseConfig::from_source(
                 source,
-                "TICKETING_DATABASE_URL",
+                "TICKETING",
                 DEFAULT_DATABASE_URL,
-            )?,
-            direct_database_url: {
-                let url = config::secret_or(source, "TICKETING_DIRECT_DATABASE_URL", "")?;
-                (!url.is_empty()).then_some(url)
-            },
-            db_max_connections: config::parse_or(
-                source,
-                "TICKETING_DB_MAX_CONNECTIONS",
-                kit::db::DEFAULT_CONNECTIONS,
-            )?,
-            stream_db_connections: config::parse_or(
-                source,
-                "TICKETING_STREAM_DB_CONNECTIONS",
-                kit::db::DEFAULT_STREAM_CONNECTIONS,
             )?,
             help_desk: HelpDeskPolicy {
                 tiers: parse_tiers(source)?,
                 cutover_micros: parse_cutover(source)?,
             },
-            stream: StreamConfig {
-                poll_interval: config::duration_or(
-                    source,
-                    "TICKETING_STREAM_POLL_INTERVAL",
-                    Duration::from_secs(1),
-                )?,
-                progress_interval: config::duration_or(
-                    source,
-                    "TICKETING_STREAM_PROGRESS_INTERVAL",
-                    Duration::from_secs(5),
-                )?,
-                stall_limit: config::duration_or(
-                    source,
-                    "TICKETING_STREAM_STALL_LIMIT",
-                    Duration::from_secs(30),
-                )?,
-            },
+            stream: kit::stream::StreamConfig::from_source(source, "TICKETING")?,
             trash_retention: config::duration_or(
                 source,
                 "TRASH_RETENTION",
@@ -124,17 +78,11 @@ impl Config {
     }
 
     /// Where sessions go: the direct URL if there is one.
-    pub fn direct_url(&self) -> &str {
-        self.direct_database_url
-            .as_deref()
-            .unwrap_or(&self.database_url)
-    }
-
     /// Defaults with another database: what tests start from.
     pub fn for_database(database_url: &str) -> Self {
         let mut config = Self::from_source(&std::collections::HashMap::new())
             .expect("default settings are valid");
-        config.database_url = database_url.to_owned();
+        config.database.url = database_url.to_owned();
         config.auth = kit::auth::AuthConfig::development();
         config
     }

@@ -22,12 +22,8 @@ pub const SERVICE_NAME: &str = "ticketing.v1.TicketingService";
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Names the setting, so that start-up with a bad one says which.
-    #[error("{variable}={url}: {source}")]
-    Database {
-        variable: &'static str,
-        url: String,
-        source: sea_orm::DbErr,
-    },
+    #[error(transparent)]
+    Database(#[from] kit::pools::OpenError),
     #[error("serve: {0}")]
     Serve(#[from] kit::server::ServeError),
     #[error("{0}")]
@@ -37,27 +33,8 @@ pub enum RunError {
 /// Runs migrations on the configured database, then exits: for Kubernetes
 /// migration jobs.
 pub async fn migrate(config: &Config) -> Result<(), RunError> {
-    open(config).await.map(|_| ())
-}
-
-/// A database failure, naming the database (password hidden).
-fn database_error(config: &Config) -> impl FnOnce(sea_orm::DbErr) -> RunError + '_ {
-    |source| RunError::Database {
-        variable: "TICKETING_DATABASE_URL",
-        url: kit::db::redacted(&config.database_url),
-        source,
-    }
-}
-
-/// Connects and migrates, naming the database (password hidden) on failure.
-async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, RunError> {
-    kit::db::open_with_direct::<store::migration::Migrator>(
-        &config.database_url,
-        config.direct_url(),
-        config.db_max_connections.get(),
-    )
-    .await
-    .map_err(database_error(config))
+    config.database.open::<store::migration::Migrator>().await?;
+    Ok(())
 }
 
 /// Serves on `listener` until `draining` flips, then drains.
@@ -68,14 +45,11 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let auth = kit::auth::Authenticator::new(&config.auth)?;
     let (health, routes) = kit::server::health_and_reflection(SERVICE_NAME).await?;
-    let url = kit::db::redacted(&config.database_url);
-    let mut db = open(&config).await?;
-    kit::statements::observe("ticketing", &mut db);
-    kit::observe::observe_pool("ticketing", db.clone());
-    let stream_db =
-        kit::db::stream_pool(config.direct_url(), &db, config.stream_db_connections.get())
-            .await
-            .map_err(database_error(&config))?;
+    let url = kit::db::redacted(&config.database.url);
+    let kit::pools::Pools { db, stream_db } = config
+        .database
+        .pools::<store::migration::Migrator>("ticketing")
+        .await?;
     let app = app::App {
         transactions: kit::transaction::Transactions::new("ticketing", db.clone()),
         db,
@@ -169,7 +143,7 @@ impl kit::service::Service for Binary {
     }
 
     fn database(config: &Config) -> &str {
-        &config.database_url
+        &config.database.url
     }
 
     async fn migrate(config: &Config) -> Result<(), RunError> {

@@ -7,6 +7,7 @@
 //! `cargo test -p e2e --test e2e stream::` runs one module.
 
 mod api;
+mod api_discovery;
 mod api_requests;
 mod api_stream;
 mod auth;
@@ -38,3 +39,4 @@ mod skeleton;
 mod stream;
 mod token_rotation;
 mod unmerge;
+mod watch_conversations;

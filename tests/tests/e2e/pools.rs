@@ -16,7 +16,7 @@ fn postgres_url(stack: &Stack) -> Option<String> {
 
 /// A main pool of two connections, easy to exhaust.
 fn two_connections(config: &mut ticketing::Config) {
-    config.db_max_connections = NonZeroU32::new(2).expect("not zero");
+    config.database.max_connections = NonZeroU32::new(2).expect("not zero");
 }
 
 #[tokio::test]

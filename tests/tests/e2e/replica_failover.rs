@@ -13,7 +13,7 @@ use std::{
 };
 
 use e2e::{TestDb, as_service};
-use inbox::app::replicas::{Replicas, Resolver};
+use inbox::replicas::{Replicas, Resolver};
 use kit::shutdown::Shutdown;
 use proto::ticketing::v1 as tpb;
 use tokio::{

@@ -3,42 +3,33 @@
 
 pub mod parse;
 
-use kit::{
-    ApiError,
-    idempotency::{FirstAnswer, Key},
-    identity::Caller,
-    paging,
-};
+use kit::{call::Mutation, idempotency::FirstAnswer, identity::Caller, paging};
 use proto::{
     inbox::v1::{self as pb, inbox_service_server::InboxService},
     ticketing::v1 as tpb,
 };
 use tonic::{Request, Response, Status};
 
-use crate::app::App;
+use crate::{state::App, watch};
 
 pub struct Api {
     app: App,
     draining: kit::shutdown::Draining,
+    /// The newest changes of each watched account, shared by its streams.
+    tails: std::sync::Arc<watch::tail::Tails>,
 }
 
 impl Api {
     pub fn new(app: App, draining: kit::shutdown::Draining) -> Self {
-        Self { app, draining }
+        Self {
+            app,
+            draining,
+            tails: Default::default(),
+        }
     }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
-
-/// Takes the request id out of a request and fingerprints the rest.
-fn key<M: prost::Message>(
-    account_id: &str,
-    method: &'static str,
-    request_id: String,
-    request: &M,
-) -> Result<Option<Key>, ApiError> {
-    Key::new(account_id, &request_id, method, request)
-}
 
 #[tonic::async_trait]
 impl InboxService for Api {
@@ -46,15 +37,16 @@ impl InboxService for Api {
         &self,
         request: Request<pb::CreateConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let request_id = std::mem::take(&mut request.request_id);
-        let key = key(account_id, "CreateConversation", request_id, &request)?;
+        let Mutation {
+            account_id,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "CreateConversation", |r| &mut r.request_id)?;
         let input = parse::new_conversation(request)?;
         Ok(Response::new(
             self.app
-                .create_conversation(account_id, input, key.clone())
+                .create_conversation(&account_id, input, key.clone())
                 .await
                 .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
@@ -89,11 +81,12 @@ impl InboxService for Api {
     }
 
     async fn add_message(&self, request: Request<pb::AddMessageRequest>) -> Reply<pb::Message> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let request_id = std::mem::take(&mut request.request_id);
-        let key = key(account_id, "AddMessage", request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "AddMessage", |r| &mut r.request_id)?;
         let input = parse::new_message(request)?;
         Ok(Response::new(
             self.app
@@ -124,11 +117,12 @@ impl InboxService for Api {
         &self,
         request: Request<pb::AssignConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let request_id = std::mem::take(&mut request.request_id);
-        let key = key(account_id, "AssignConversation", request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "AssignConversation", |r| &mut r.request_id)?;
         let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let owner = kit::validate::optional_id(&request.owner_id, "owner_id")?;
         let etag = kit::validate::parse_etag(&request.etag, "etag")?;
@@ -145,11 +139,12 @@ impl InboxService for Api {
         &self,
         request: Request<pb::CloseConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let request_id = std::mem::take(&mut request.request_id);
-        let key = key(account_id, "CloseConversation", request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "CloseConversation", |r| &mut r.request_id)?;
         let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let etag = kit::validate::parse_etag(&request.etag, "etag")?;
         Ok(Response::new(
@@ -165,11 +160,12 @@ impl InboxService for Api {
         &self,
         request: Request<pb::ReopenConversationRequest>,
     ) -> Reply<pb::Conversation> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let request_id = std::mem::take(&mut request.request_id);
-        let key = key(account_id, "ReopenConversation", request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "ReopenConversation", |r| &mut r.request_id)?;
         let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let etag = kit::validate::parse_etag(&request.etag, "etag")?;
         Ok(Response::new(
@@ -185,11 +181,12 @@ impl InboxService for Api {
         &self,
         request: Request<pb::TrashConversationRequest>,
     ) -> Reply<pb::TrashConversationResponse> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let request_id = std::mem::take(&mut request.request_id);
-        let key = key(account_id, "TrashConversation", request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "TrashConversation", |r| &mut r.request_id)?;
         let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let etag = kit::validate::parse_etag(&request.etag, "etag")?;
         Ok(Response::new(
@@ -205,11 +202,12 @@ impl InboxService for Api {
         &self,
         request: Request<pb::RestoreConversationRequest>,
     ) -> Reply<pb::RestoreConversationResponse> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let request_id = std::mem::take(&mut request.request_id);
-        let key = key(account_id, "RestoreConversation", request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "RestoreConversation", |r| &mut r.request_id)?;
         let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         Ok(Response::new(
             self.app
@@ -224,18 +222,17 @@ impl InboxService for Api {
         &self,
         request: Request<pb::CreateTicketForConversationRequest>,
     ) -> Reply<pb::CreateTicketForConversationResponse> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
         // The client's id goes on to ticketing too, so a retry after the
         // inbox lost the answer still creates one ticket.
-        let request_id = request.request_id.clone();
-        let key = key(
-            account_id,
-            "CreateTicketForConversation",
-            std::mem::take(&mut request.request_id),
-            &request,
-        )?;
+        let Mutation {
+            caller,
+            request,
+            request_id,
+            key,
+            ..
+        } = Mutation::of(request, "CreateTicketForConversation", |r| {
+            &mut r.request_id
+        })?;
         let conversation_id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let overrides = request.ticket.unwrap_or_default();
         Ok(Response::new(
@@ -259,9 +256,7 @@ impl InboxService for Api {
     ) -> Reply<tpb::Ticket> {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        if !request.request_id.is_empty() {
-            kit::idempotency::validate_request_id(&request.request_id)?;
-        }
+        kit::call::passed_on(&request.request_id)?;
         Ok(Response::new(
             self.app
                 .update_conversation_ticket(&caller, request)
@@ -276,9 +271,7 @@ impl InboxService for Api {
         let caller = Caller::of(&request)?;
         caller.account()?;
         let request = request.into_inner();
-        if !request.request_id.is_empty() {
-            kit::idempotency::validate_request_id(&request.request_id)?;
-        }
+        kit::call::passed_on(&request.request_id)?;
         let conversation_id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let ticket_id = kit::validate::id(&request.ticket_id, "ticket_id")?;
         Ok(Response::new(
@@ -321,9 +314,7 @@ impl InboxService for Api {
     ) -> Reply<pb::DisplayedProperties> {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        if !request.request_id.is_empty() {
-            kit::idempotency::validate_request_id(&request.request_id)?;
-        }
+        kit::call::passed_on(&request.request_id)?;
         Ok(Response::new(
             self.app
                 .set_displayed_properties(&caller, request.property_names)
@@ -331,7 +322,7 @@ impl InboxService for Api {
         ))
     }
 
-    type WatchConversationsStream = crate::app::watch::ChangeStream;
+    type WatchConversationsStream = watch::ChangeStream;
 
     async fn watch_conversations(
         &self,
@@ -339,9 +330,14 @@ impl InboxService for Api {
     ) -> Reply<Self::WatchConversationsStream> {
         let caller = Caller::of(&request)?;
         let after = request.get_ref().after_sequence;
-        let stream =
-            crate::app::watch::watch(self.app.clone(), &caller, after, self.draining.clone())
-                .await?;
+        let stream = watch::watch(
+            self.app.clone(),
+            self.tails.clone(),
+            &caller,
+            after,
+            self.draining.clone(),
+        )
+        .await?;
         Ok(Response::new(stream))
     }
 }

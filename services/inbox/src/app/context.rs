@@ -9,7 +9,7 @@ use prost::Message;
 use proto::{inbox::v1 as pb, ticketing::v1 as tpb};
 use sea_orm::{EntityTrait, IntoActiveModel, sea_query::OnConflict};
 
-use super::{App, from_ticketing};
+use crate::state::{App, from_ticketing};
 use crate::{
     convert,
     store::{displayed_properties, queries},

@@ -4,9 +4,10 @@ use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller, paging};
 use proto::inbox::v1 as pb;
 use sea_orm::ConnectionTrait;
 
-use super::{App, mutate};
+use super::mutate;
 use crate::{
     convert,
+    state::App,
     store::{changes, contact, conversation, message, queries},
 };
 
@@ -117,7 +118,12 @@ impl App {
         .await?;
         let answer = convert::conversation_to_proto(&row);
         kit::idempotency::record(key, &txn, &answer).await?;
-        changes::append(&txn, &row, pb::ConversationChangeKind::Created).await?;
+        changes::append(
+            &txn,
+            &convert::conversation_to_proto(&row),
+            pb::ConversationChangeKind::Created,
+        )
+        .await?;
         txn.commit().await?;
         self.changes.notify();
         tracing::info!(conversation_id = %row.id, account_id, "conversation created");
@@ -222,12 +228,23 @@ impl App {
         }
         let answer = convert::message_to_proto(&row);
         kit::idempotency::record(key.as_ref(), &txn, &answer).await?;
-        let sequence =
-            changes::append(&txn, &after, pb::ConversationChangeKind::MessageAdded).await?;
+        let sequence = changes::append(
+            &txn,
+            &convert::conversation_to_proto(&after),
+            pb::ConversationChangeKind::MessageAdded,
+        )
+        .await?;
         let report = match reopened {
             Some(change) => Some(
-                changes::enqueue_report(&txn, &after, change, sequence, super::reporter(caller))
-                    .await?,
+                changes::enqueue_report(
+                    &txn,
+                    &after.account_id,
+                    convert::snapshot(&after),
+                    change,
+                    sequence,
+                    crate::state::reporter(caller),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -275,7 +292,7 @@ impl App {
         let mut purged = 0;
         for row in due {
             let txn = self.transactions.begin("purge_expired").await?;
-            if super::apply::purge(&txn, &row.account_id, &row.id).await? {
+            if crate::follow::apply::purge(&txn, &row.account_id, &row.id).await? {
                 purged += 1;
             }
             txn.commit().await?;

@@ -7,9 +7,9 @@
 use kit::{ApiError, db::TxError, idempotency::Key, identity::Caller};
 use proto::{inbox::v1 as pb, ticketing::v1 as tpb};
 
-use super::App;
 use crate::{
     convert,
+    state::App,
     store::{changes, conversation, outbox, queries},
 };
 
@@ -96,15 +96,22 @@ impl App {
             return Ok(None);
         }
         kit::idempotency::record(key, &txn, &convert::conversation_to_proto(&next)).await?;
-        let sequence = changes::append(&txn, &next, kind).await?;
+        let sequence = changes::append(&txn, &convert::conversation_to_proto(&next), kind).await?;
         // The report carries the change's place in the account's commit
         // order, so ticketing can order owner changes made on different
         // conversations of one ticket (R4). Inserting a new outbox row
         // waits on no other writer, so the head stays the last lock taken.
         let queued = match report {
             Some(change) => Some(
-                changes::enqueue_report(&txn, &next, change, sequence, super::reporter(caller))
-                    .await?,
+                changes::enqueue_report(
+                    &txn,
+                    &next.account_id,
+                    convert::snapshot(&next),
+                    change,
+                    sequence,
+                    crate::state::reporter(caller),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -303,7 +310,7 @@ impl App {
         // A refusal with a request id no call used waits this long too: the
         // price of telling the two apart without a pending marker.
         let deadline = tokio::time::Instant::now()
-            + super::outbox::SYNC_DELIVERY_TIMEOUT
+            + crate::follow::outbox::SYNC_DELIVERY_TIMEOUT
             + std::time::Duration::from_millis(500);
         loop {
             if let Some(answer) = key.replay(&self.db).await? {

@@ -5,8 +5,11 @@
 use kit::{ApiError, idempotency::Key, identity::Caller};
 use proto::{inbox::v1 as pb, ticketing::v1 as tpb};
 
-use super::{App, apply, from_ticketing};
-use crate::convert;
+use crate::{
+    convert,
+    follow::apply,
+    state::{App, from_ticketing},
+};
 
 impl App {
     pub async fn create_ticket_for_conversation(

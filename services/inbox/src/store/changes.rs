@@ -10,8 +10,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
-use super::entities::{change_head, conversation, conversation_change, outbox};
-use crate::convert;
+use super::entities::{change_head, conversation_change, outbox};
 
 /// The PostgreSQL notification channel of conversation-change commits.
 pub const CHANGES_CHANNEL: &str = "inbox_changes";
@@ -24,11 +23,11 @@ pub const CHANGES_CHANNEL: &str = "inbox_changes";
 /// waiting for a row could deadlock with one that holds the row and waits
 /// for the head (PostgreSQL breaks that only after its deadlock timeout).
 #[derive(Default)]
-pub struct Pending(Vec<(conversation::Model, pb::ConversationChangeKind)>);
+pub struct Pending(Vec<(pb::Conversation, pb::ConversationChangeKind)>);
 
 impl Pending {
-    pub fn push(&mut self, row: conversation::Model, kind: pb::ConversationChangeKind) {
-        self.0.push((row, kind));
+    pub fn push(&mut self, conversation: pb::Conversation, kind: pb::ConversationChangeKind) {
+        self.0.push((conversation, kind));
     }
 
     /// Appends every pending entry, in the order the changes were made:
@@ -55,7 +54,7 @@ impl Pending {
                     sequence: Set(last - count + 1 + i as i64),
                     conversation_id: Set(row.id.clone()),
                     kind: Set(*kind as i32),
-                    snapshot: Set(convert::conversation_to_proto(row).encode_to_vec()),
+                    snapshot: Set(row.encode_to_vec()),
                     created_at: Set(now),
                 }
             });
@@ -91,12 +90,13 @@ async fn bump_head(
     .last_sequence)
 }
 
-/// Appends a change of `row` to its account's log. Call as the last write
-/// of the transaction: the head row stays locked until commit, so sequence
-/// order is commit order within the account.
+/// Appends a change of `row` (the conversation as it is after the change)
+/// to its account's log. Call as the last write of the transaction: the head
+/// row stays locked until commit, so sequence order is commit order within
+/// the account.
 pub async fn append(
     conn: &impl ConnectionTrait,
-    row: &conversation::Model,
+    row: &pb::Conversation,
     kind: pb::ConversationChangeKind,
 ) -> Result<i64, DbErr> {
     let sequence = bump_head(conn, &row.account_id, 1).await?;
@@ -105,7 +105,7 @@ pub async fn append(
         sequence: Set(sequence),
         conversation_id: Set(row.id.clone()),
         kind: Set(kind as i32),
-        snapshot: Set(convert::conversation_to_proto(row).encode_to_vec()),
+        snapshot: Set(row.encode_to_vec()),
         created_at: Set(kit::time::now_micros()),
     })
     .exec(conn)
@@ -160,18 +160,19 @@ pub struct Reporter {
 /// for ticketing.
 pub async fn enqueue_report(
     conn: &impl ConnectionTrait,
-    row: &conversation::Model,
+    account_id: &str,
+    snapshot: tpb::ConversationSnapshot,
     change: tpb::ConversationChange,
     change_sequence: i64,
     reporter: Reporter,
 ) -> Result<outbox::Model, DbErr> {
     let snapshot = tpb::ConversationSnapshot {
         change_sequence,
-        ..convert::snapshot(row)
+        ..snapshot
     };
     let report = outbox::Model {
         id: kit::new_id(),
-        account_id: row.account_id.clone(),
+        account_id: account_id.to_owned(),
         user_id: reporter.user_id,
         traceparent: reporter.traceparent,
         request_id: kit::new_id(),

@@ -1,16 +1,32 @@
 //! Reads and guarded writes of contacts, conversations, messages, the ticket
 //! read model and the event cursors.
 
-use kit::paging::Cursor;
+use kit::{
+    paging::{self, Cursor},
+    rows,
+};
 use sea_orm::{
-    ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
 use super::entities::{contact, conversation, event_cursor, message, ticket_view};
+
+impl rows::Scoped for contact::Entity {
+    const ID: contact::Column = contact::Column::Id;
+    const ACCOUNT: contact::Column = contact::Column::AccountId;
+}
+
+impl rows::Scoped for conversation::Entity {
+    const ID: conversation::Column = conversation::Column::Id;
+    const ACCOUNT: conversation::Column = conversation::Column::AccountId;
+}
+
+impl rows::Versioned for conversation::Entity {
+    const VERSION: conversation::Column = conversation::Column::Version;
+}
 
 pub async fn find_contact_by_email(
     conn: &impl ConnectionTrait,
@@ -29,10 +45,7 @@ pub async fn find_contact(
     account_id: &str,
     id: &str,
 ) -> Result<Option<contact::Model>, DbErr> {
-    contact::Entity::find_by_id(id.to_owned())
-        .filter(contact::Column::AccountId.eq(account_id))
-        .one(conn)
-        .await
+    rows::find::<contact::Entity>(conn, account_id, id).await
 }
 
 pub async fn insert_contact(conn: &impl ConnectionTrait, row: contact::Model) -> Result<(), DbErr> {
@@ -47,10 +60,7 @@ pub async fn find_conversation(
     account_id: &str,
     id: &str,
 ) -> Result<Option<conversation::Model>, DbErr> {
-    conversation::Entity::find_by_id(id.to_owned())
-        .filter(conversation::Column::AccountId.eq(account_id))
-        .one(conn)
-        .await
+    rows::find::<conversation::Entity>(conn, account_id, id).await
 }
 
 pub async fn insert_conversation(
@@ -69,16 +79,7 @@ pub async fn update_conversation_if_version(
     updated: &conversation::Model,
     expected_version: i64,
 ) -> Result<bool, DbErr> {
-    let mut active = updated.clone().into_active_model().reset_all();
-    active.id = sea_orm::ActiveValue::NotSet;
-    active.account_id = sea_orm::ActiveValue::NotSet;
-    let result = conversation::Entity::update_many()
-        .set(active)
-        .filter(conversation::Column::Id.eq(&updated.id))
-        .filter(conversation::Column::Version.eq(expected_version))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    rows::update_if_version::<conversation::Entity>(conn, updated, expected_version).await
 }
 
 pub async fn insert_message(conn: &impl ConnectionTrait, row: message::Model) -> Result<(), DbErr> {
@@ -131,13 +132,7 @@ pub async fn list_conversations(
         query = query.filter(C::DeletedAt.is_null());
     }
     if let Some(cursor) = after {
-        query = query.filter(
-            Condition::any().add(C::CreatedAt.lt(cursor.key)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(cursor.key))
-                    .add(C::Id.lt(cursor.id.clone())),
-            ),
-        );
+        query = query.filter(paging::after_descending(C::CreatedAt, C::Id, cursor));
     }
     query
         .order_by_desc(C::CreatedAt)
@@ -157,13 +152,7 @@ pub async fn list_messages(
     use message::Column as C;
     let mut query = message::Entity::find().filter(C::ConversationId.eq(conversation_id));
     if let Some(cursor) = after {
-        query = query.filter(
-            Condition::any().add(C::CreatedAt.gt(cursor.key)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(cursor.key))
-                    .add(C::Id.gt(cursor.id.clone())),
-            ),
-        );
+        query = query.filter(paging::after_ascending(C::CreatedAt, C::Id, cursor));
     }
     query
         .order_by_asc(C::CreatedAt)
@@ -262,11 +251,7 @@ pub async fn find_conversation_for_update(
     account_id: &str,
     id: &str,
 ) -> Result<Option<conversation::Model>, DbErr> {
-    conversation::Entity::find_by_id(id.to_owned())
-        .filter(conversation::Column::AccountId.eq(account_id))
-        .lock_exclusive()
-        .one(conn)
-        .await
+    rows::find_for_update::<conversation::Entity>(conn, account_id, id).await
 }
 
 /// Moves an account's cursor forward to `to` (never back), after a resync.

@@ -4,10 +4,7 @@
 pub mod parse;
 
 use kit::{
-    ApiError,
-    idempotency::{FirstAnswer, Key},
-    identity::Caller,
-    paging,
+    ApiError, call::Mutation, idempotency::FirstAnswer, identity::Caller, paging,
     shutdown::Draining,
 };
 use proto::ticketing::v1::{self as pb, ticketing_service_server::TicketingService};
@@ -24,19 +21,6 @@ impl Api {
     pub fn new(app: App, draining: Draining) -> Self {
         Self { app, draining }
     }
-}
-
-/// Takes the request id out of a request and fingerprints the rest.
-fn key<M: prost::Message>(
-    caller: &Caller,
-    method: &'static str,
-    request_id: &mut String,
-    request: &M,
-) -> Result<Option<Key>, ApiError> {
-    let request_id = std::mem::take(request_id);
-    // Account creation has no account yet: its keys share one scope.
-    let scope = caller.account_id.as_deref().unwrap_or("-");
-    Key::new(scope, &request_id, method, request)
 }
 
 /// What a request asks for, without the conversation facts the inbox
@@ -64,10 +48,8 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::CreateAccountRequest>,
     ) -> Reply<pb::Account> {
-        let caller = Caller::of(&request)?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "CreateAccount", &mut request_id, &request)?;
+        let Mutation { request, key, .. } =
+            Mutation::unscoped(request, "CreateAccount", |r| &mut r.request_id)?;
         let input = parse::new_account(request)?;
         Ok(Response::new(
             self.app
@@ -85,15 +67,16 @@ impl TicketingService for Api {
     }
 
     async fn create_ticket(&self, request: Request<pb::CreateTicketRequest>) -> Reply<pb::Ticket> {
-        let caller = Caller::of(&request)?;
-        caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(
-            &caller,
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of_intent(
+            request,
             "CreateTicket",
-            &mut request_id,
-            &intent(&request, |r| &mut r.conversation),
+            |r| &mut r.request_id,
+            |r| intent(r, |r| &mut r.conversation),
         )?;
         let input = parse::new_ticket(request)?;
         Ok(Response::new(
@@ -130,11 +113,12 @@ impl TicketingService for Api {
     }
 
     async fn update_ticket(&self, request: Request<pb::UpdateTicketRequest>) -> Reply<pb::Ticket> {
-        let caller = Caller::of(&request)?;
-        caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "UpdateTicket", &mut request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "UpdateTicket", |r| &mut r.request_id)?;
         let update = parse::ticket_update(request)?;
         Ok(Response::new(
             self.app
@@ -149,15 +133,16 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::AssociateConversationRequest>,
     ) -> Reply<pb::Ticket> {
-        let caller = Caller::of(&request)?;
-        caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(
-            &caller,
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of_intent(
+            request,
             "AssociateConversation",
-            &mut request_id,
-            &intent(&request, |r| &mut r.conversation),
+            |r| &mut r.request_id,
+            |r| intent(r, |r| &mut r.conversation),
         )?;
         let ticket_id = kit::validate::id(&request.ticket_id, "ticket_id")?;
         let snapshot = request
@@ -179,11 +164,12 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::DeleteTicketRequest>,
     ) -> Reply<pb::DeleteTicketResponse> {
-        let caller = Caller::of(&request)?;
-        caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "DeleteTicket", &mut request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "DeleteTicket", |r| &mut r.request_id)?;
         let id = kit::validate::id(&request.id, "id")?;
         let expected = kit::validate::parse_etag(&request.etag, "etag")?;
         let surface = convert::surface(request.surface, "surface")?;
@@ -200,11 +186,12 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::UndeleteTicketRequest>,
     ) -> Reply<pb::UndeleteTicketResponse> {
-        let caller = Caller::of(&request)?;
-        caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "UndeleteTicket", &mut request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "UndeleteTicket", |r| &mut r.request_id)?;
         let id = kit::validate::id(&request.id, "id")?;
         let surface = convert::surface(request.surface, "surface")?;
         Ok(Response::new(
@@ -220,16 +207,12 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::NotifyConversationChangedRequest>,
     ) -> Reply<pb::NotifyConversationChangedResponse> {
-        let caller = Caller::of(&request)?;
-        caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(
-            &caller,
-            "NotifyConversationChanged",
-            &mut request_id,
-            &request,
-        )?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "NotifyConversationChanged", |r| &mut r.request_id)?;
         let report = parse::report(&request)?;
         Ok(Response::new(
             self.app
@@ -277,11 +260,12 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::MergeTicketsRequest>,
     ) -> Reply<pb::MergeTicketsResponse> {
-        let caller = Caller::of(&request)?;
-        caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "MergeTickets", &mut request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "MergeTickets", |r| &mut r.request_id)?;
         let input = parse::merge(&request)?;
         Ok(Response::new(
             self.app
@@ -296,11 +280,12 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::UnmergeTicketRequest>,
     ) -> Reply<pb::UnmergeTicketResponse> {
-        let caller = Caller::of(&request)?;
-        caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "UnmergeTicket", &mut request_id, &request)?;
+        let Mutation {
+            caller,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "UnmergeTicket", |r| &mut r.request_id)?;
         let id = kit::validate::id(&request.id, "id")?;
         let surface = convert::surface(request.surface, "surface")?;
         Ok(Response::new(
@@ -343,11 +328,12 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::CreatePipelineRequest>,
     ) -> Reply<pb::Pipeline> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(&caller, "CreatePipeline", &mut request_id, &request)?;
+        let Mutation {
+            account_id,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "CreatePipeline", |r| &mut r.request_id)?;
         let pipeline = request
             .pipeline
             .as_ref()
@@ -355,7 +341,7 @@ impl TicketingService for Api {
         let (name, stages) = crate::app::check_pipeline(pipeline)?;
         Ok(Response::new(
             self.app
-                .create_pipeline(account_id, name, stages, key.clone())
+                .create_pipeline(&account_id, name, stages, key.clone())
                 .await
                 .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,
@@ -381,22 +367,18 @@ impl TicketingService for Api {
         &self,
         request: Request<pb::CreatePropertyDefinitionRequest>,
     ) -> Reply<pb::PropertyDefinition> {
-        let caller = Caller::of(&request)?;
-        let account_id = caller.account()?;
-        let mut request = request.into_inner();
-        let mut request_id = std::mem::take(&mut request.request_id);
-        let key = key(
-            &caller,
-            "CreatePropertyDefinition",
-            &mut request_id,
-            &request,
-        )?;
+        let Mutation {
+            account_id,
+            request,
+            key,
+            ..
+        } = Mutation::of(request, "CreatePropertyDefinition", |r| &mut r.request_id)?;
         let definition = request
             .property_definition
             .ok_or_else(|| ApiError::invalid("property_definition", "is required"))?;
         Ok(Response::new(
             self.app
-                .create_property_definition(account_id, definition, key.clone())
+                .create_property_definition(&account_id, definition, key.clone())
                 .await
                 .or_first_answer(key.as_ref(), &self.app.db)
                 .await?,

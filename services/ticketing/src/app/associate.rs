@@ -5,7 +5,7 @@ use proto::ticketing::v1 as pb;
 
 use super::{
     App, actor,
-    tickets::{facts_row, merged_facts, push_directives, rule_error},
+    outcome::{facts_row, merged_facts, push_directives, rule_error},
 };
 use crate::{
     domain::{

@@ -9,7 +9,7 @@ use proto::ticketing::v1 as pb;
 
 use super::{
     App, actor,
-    tickets::{linked, rule_error},
+    outcome::{linked, rule_error},
 };
 use crate::{
     convert,

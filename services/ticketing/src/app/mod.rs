@@ -7,6 +7,7 @@ mod catalog;
 mod history;
 mod merge;
 pub mod notify;
+mod outcome;
 mod pipelines;
 mod properties;
 mod retention;

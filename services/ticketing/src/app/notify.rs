@@ -6,7 +6,7 @@ use proto::ticketing::v1 as pb;
 
 use super::{
     App, actor,
-    tickets::{facts_row, merged_facts},
+    outcome::{facts_row, merged_facts},
 };
 use crate::{
     domain::{ConversationFacts, Reported, TicketFacts, rules, rules::Consequence},

@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{
     App, actor,
-    tickets::{linked, push_directives, rule_error},
+    outcome::{linked, push_directives, rule_error},
 };
 use crate::{
     convert,

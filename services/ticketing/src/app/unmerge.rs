@@ -8,7 +8,7 @@ use proto::ticketing::v1 as pb;
 use super::{
     App, actor,
     merge::{push_moves, side},
-    tickets::rule_error,
+    outcome::rule_error,
 };
 use crate::{
     domain::{Surface, merge, rules},

@@ -8,7 +8,7 @@ use proto::ticketing::v1 as pb;
 
 use super::{
     App, actor,
-    tickets::{linked, push_directives, rule_error},
+    outcome::{linked, push_directives, rule_error},
 };
 use crate::{
     convert,

@@ -1,13 +1,35 @@
 //! Reads and guarded writes of accounts, pipelines and tickets.
 
-use kit::paging::Cursor;
+use kit::{
+    paging::{self, Cursor},
+    rows,
+};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
 use super::entities::{account, pipeline, stage, ticket, ticket_conversation};
+
+impl rows::Scoped for pipeline::Entity {
+    const ID: pipeline::Column = pipeline::Column::Id;
+    const ACCOUNT: pipeline::Column = pipeline::Column::AccountId;
+}
+
+impl rows::Scoped for stage::Entity {
+    const ID: stage::Column = stage::Column::Id;
+    const ACCOUNT: stage::Column = stage::Column::AccountId;
+}
+
+impl rows::Scoped for ticket::Entity {
+    const ID: ticket::Column = ticket::Column::Id;
+    const ACCOUNT: ticket::Column = ticket::Column::AccountId;
+}
+
+impl rows::Versioned for ticket::Entity {
+    const VERSION: ticket::Column = ticket::Column::Version;
+}
 
 /// The default support pipeline every account starts with (SPEC section 2).
 pub const DEFAULT_STAGES: [(&str, bool); 4] = [
@@ -72,10 +94,7 @@ pub async fn find_pipeline(
     account_id: &str,
     id: &str,
 ) -> Result<Option<pipeline::Model>, DbErr> {
-    pipeline::Entity::find_by_id(id.to_owned())
-        .filter(pipeline::Column::AccountId.eq(account_id))
-        .one(conn)
-        .await
+    rows::find::<pipeline::Entity>(conn, account_id, id).await
 }
 
 pub async fn stages_of(
@@ -95,10 +114,7 @@ pub async fn find_stage(
     account_id: &str,
     id: &str,
 ) -> Result<Option<stage::Model>, DbErr> {
-    stage::Entity::find_by_id(id.to_owned())
-        .filter(stage::Column::AccountId.eq(account_id))
-        .one(conn)
-        .await
+    rows::find::<stage::Entity>(conn, account_id, id).await
 }
 
 pub async fn list_pipelines(
@@ -109,7 +125,7 @@ pub async fn list_pipelines(
 ) -> Result<Vec<pipeline::Model>, DbErr> {
     let mut query = pipeline::Entity::find().filter(pipeline::Column::AccountId.eq(account_id));
     if let Some(cursor) = after {
-        query = query.filter(after_ascending(
+        query = query.filter(paging::after_ascending(
             pipeline::Column::CreatedAt,
             pipeline::Column::Id,
             cursor,
@@ -128,10 +144,7 @@ pub async fn find_ticket(
     account_id: &str,
     id: &str,
 ) -> Result<Option<ticket::Model>, DbErr> {
-    ticket::Entity::find_by_id(id.to_owned())
-        .filter(ticket::Column::AccountId.eq(account_id))
-        .one(conn)
-        .await
+    rows::find::<ticket::Entity>(conn, account_id, id).await
 }
 
 /// A ticket's conversations, in association order.
@@ -250,16 +263,7 @@ pub async fn update_ticket_if_version(
     updated: &ticket::Model,
     expected_version: i64,
 ) -> Result<bool, DbErr> {
-    let mut active = updated.clone().into_active_model().reset_all();
-    active.id = sea_orm::ActiveValue::NotSet;
-    active.account_id = sea_orm::ActiveValue::NotSet;
-    let result = ticket::Entity::update_many()
-        .set(active)
-        .filter(ticket::Column::Id.eq(&updated.id))
-        .filter(ticket::Column::Version.eq(expected_version))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    rows::update_if_version::<ticket::Entity>(conn, updated, expected_version).await
 }
 
 #[derive(Debug, Default, Clone)]
@@ -315,13 +319,7 @@ pub async fn list_tickets(
         query = query.filter(C::MergedInto.is_null());
     }
     if let Some(cursor) = after {
-        query = query.filter(
-            Condition::any().add(C::CreatedAt.lt(cursor.key)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(cursor.key))
-                    .add(C::Id.lt(cursor.id.clone())),
-            ),
-        );
+        query = query.filter(paging::after_descending(C::CreatedAt, C::Id, cursor));
     }
     query
         .order_by_desc(C::CreatedAt)
@@ -329,14 +327,6 @@ pub async fn list_tickets(
         .limit(limit)
         .all(conn)
         .await
-}
-
-fn after_ascending<K: ColumnTrait, I: ColumnTrait>(key: K, id: I, cursor: &Cursor) -> Condition {
-    Condition::any().add(key.gt(cursor.key)).add(
-        Condition::all()
-            .add(key.eq(cursor.key))
-            .add(id.gt(cursor.id.clone())),
-    )
 }
 
 /// Reads a ticket and locks it until the transaction ends (PostgreSQL;
@@ -347,11 +337,7 @@ pub async fn find_ticket_for_update(
     account_id: &str,
     id: &str,
 ) -> Result<Option<ticket::Model>, DbErr> {
-    ticket::Entity::find_by_id(id.to_owned())
-        .filter(ticket::Column::AccountId.eq(account_id))
-        .lock_exclusive()
-        .one(conn)
-        .await
+    rows::find_for_update::<ticket::Entity>(conn, account_id, id).await
 }
 
 /// Stages by id, for a page of tickets.

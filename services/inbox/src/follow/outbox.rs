@@ -11,8 +11,11 @@ use kit::{identity::Caller, shutdown::Draining};
 use prost::Message;
 use proto::ticketing::v1 as tpb;
 
-use super::{App, apply};
-use crate::store::{changes, outbox};
+use super::apply;
+use crate::{
+    state::App,
+    store::{changes, outbox},
+};
 
 /// How long a call that reports a change waits for ticketing's decision
 /// before answering with what the inbox knows.

@@ -10,7 +10,10 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, SimpleExpr},
 };
 
-use crate::store::{changes, conversation, message, queries, ticket_view};
+use crate::{
+    convert,
+    store::{changes, conversation, message, queries, ticket_view},
+};
 
 use proto::inbox::v1::ConversationChangeKind as Kind;
 
@@ -224,7 +227,7 @@ async fn change_many(
     // In the order the caller named them, whatever order the database used.
     updated.sort_by_key(|row| ids.iter().position(|id| *id == row.id));
     for row in &updated {
-        log.push(row.clone(), kind);
+        log.push(convert::conversation_to_proto(row), kind);
     }
     Ok(updated)
 }

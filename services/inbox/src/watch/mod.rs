@@ -4,12 +4,15 @@
 use kit::stream::{ResponseStream, StreamSender};
 use kit::{ApiError, identity::Caller, shutdown::Draining};
 use proto::inbox::v1 as pb;
+use std::sync::Arc;
 use tokio::time::Instant;
 use tonic::Status;
 
-use super::App;
-use super::tail;
-use crate::store::changes;
+use crate::{state::App, store::changes};
+
+pub mod tail;
+
+use tail::Tails;
 
 const BATCH: u64 = 500;
 /// Messages buffered per stream; a client that stops reading holds only this.
@@ -19,6 +22,7 @@ pub type ChangeStream = ResponseStream<pb::WatchConversationsResponse>;
 
 pub async fn watch(
     app: App,
+    tails: Arc<Tails>,
     caller: &Caller,
     after: i64,
     draining: Draining,
@@ -39,23 +43,24 @@ pub async fn watch(
         .streams
         .admit()
         .map_err(|status| ApiError::Upstream(Box::new(status)))?;
-    let (tx, rx) = kit::stream::channel_in(Some(slot), BUFFER, app.config.stream_stall_limit);
-    tokio::spawn(follow(app, account_id, after, tx, draining));
+    let (tx, rx) = kit::stream::channel_in(Some(slot), BUFFER, app.config.stream.stall_limit);
+    tokio::spawn(follow(app, tails, account_id, after, tx, draining));
     Ok(rx)
 }
 
 async fn follow(
     app: App,
+    tails: Arc<Tails>,
     account_id: String,
     mut cursor: i64,
     mut tx: StreamSender<pb::WatchConversationsResponse>,
     mut draining: Draining,
 ) {
     let mut signal = app.changes.subscribe();
-    let shared_tail = app.tails.join(&account_id);
+    let shared_tail = tails.join(&account_id);
     let (poll, progress) = (
-        app.config.stream_poll_interval,
-        app.config.stream_progress_interval,
+        app.config.stream.poll_interval,
+        app.config.stream.progress_interval,
     );
     let mut last_message = Instant::now();
     loop {

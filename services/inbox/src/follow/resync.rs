@@ -11,7 +11,8 @@ use kit::identity::Caller;
 use proto::ticketing::v1 as tpb;
 use tonic_types::StatusExt;
 
-use super::{App, SERVICE_IDENTITY, apply};
+use super::apply;
+use crate::state::{App, SERVICE_IDENTITY};
 use crate::store::queries;
 
 /// Where the cursor goes once the snapshot is applied.
