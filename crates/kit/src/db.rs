@@ -12,7 +12,15 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+        .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it hands out: one more round trip to
+        // the server before each statement or transaction outside one,
+        // which every call waits for. A connection used within the last
+        // second is known good; one idle longer (a restart, a proxy or
+        // firewall timeout may have dropped it) is still checked first. A
+        // connection that died while in steady use fails its call once
+        // (UNAVAILABLE, which clients retry) and is replaced.
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     if is_sqlite(url) {
         if let Some(dir) =
             sqlite_path(url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned()))
@@ -40,6 +48,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     }
     Database::connect(options).await
 }
+
+/// How long a pooled connection may sit idle before it is pinged again
+/// when handed out ([`connect`]).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Default size of each service's main pool.
 pub const DEFAULT_CONNECTIONS: NonZeroU32 = NonZeroU32::new(16).expect("not zero");

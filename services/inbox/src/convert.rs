@@ -50,16 +50,22 @@ pub fn is_open(row: &conversation::Model) -> bool {
 }
 
 pub fn conversation_to_proto(row: &conversation::Model) -> pb::Conversation {
+    conversation_into_proto(row.clone())
+}
+
+/// The same, moving the row's strings instead of copying them: lists
+/// convert a page of rows they no longer need.
+pub fn conversation_into_proto(row: conversation::Model) -> pb::Conversation {
     pb::Conversation {
-        id: row.id.clone(),
-        account_id: row.account_id.clone(),
-        subject: row.subject.clone(),
-        contact_id: row.contact_id.clone(),
+        id: row.id,
+        account_id: row.account_id,
+        subject: row.subject,
+        contact_id: row.contact_id,
         channel: row.channel,
         status: row.status,
-        owner_id: row.owner_id.clone().unwrap_or_default(),
+        owner_id: row.owner_id.unwrap_or_default(),
         workspace: row.workspace,
-        ticket_id: row.ticket_id.clone().unwrap_or_default(),
+        ticket_id: row.ticket_id.unwrap_or_default(),
         create_time: Some(time::to_timestamp(row.created_at)),
         update_time: Some(time::to_timestamp(row.updated_at)),
         delete_time: time::opt_timestamp(row.deleted_at),

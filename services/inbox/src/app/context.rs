@@ -233,8 +233,8 @@ impl App {
             contact: contact.as_ref().map(convert::contact_to_proto),
             ticket: panel,
             previous_conversations: previous
-                .iter()
-                .map(convert::conversation_to_proto)
+                .into_iter()
+                .map(convert::conversation_into_proto)
                 .collect(),
             next_previous_page_token,
         })

@@ -170,7 +170,10 @@ impl App {
             id: c.id.clone(),
         });
         Ok(pb::ListConversationsResponse {
-            conversations: rows.iter().map(convert::conversation_to_proto).collect(),
+            conversations: rows
+                .into_iter()
+                .map(convert::conversation_into_proto)
+                .collect(),
             next_page_token,
         })
     }
