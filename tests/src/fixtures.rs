@@ -4,11 +4,18 @@ use proto::{inbox::v1 as ipb, ticketing::v1 as tpb};
 
 use crate::{Stack, as_service};
 
+type InboxClient = ipb::inbox_service_client::InboxServiceClient<tonic::transport::Channel>;
+type TicketingClient =
+    tpb::ticketing_service_client::TicketingServiceClient<tonic::transport::Channel>;
+
 /// Creates an account of `tier`; returns its id.
 pub async fn account(stack: &Stack, tier: tpb::Tier) -> String {
-    let account = stack
-        .ticketing()
-        .await
+    account_via(stack.ticketing().await, tier).await
+}
+
+/// [`account`] through a client of one's own (the bench's processes).
+pub async fn account_via(mut ticketing: TicketingClient, tier: tpb::Tier) -> String {
+    let account = ticketing
         .create_account(as_service(
             "admin",
             tpb::CreateAccountRequest {
@@ -132,9 +139,17 @@ pub async fn conversation(
     subject: &str,
     email: &str,
 ) -> ipb::Conversation {
-    stack
-        .inbox()
-        .await
+    conversation_via(stack.inbox().await, account, subject, email).await
+}
+
+/// [`conversation`] through a client of one's own.
+pub async fn conversation_via(
+    mut inbox: InboxClient,
+    account: &str,
+    subject: &str,
+    email: &str,
+) -> ipb::Conversation {
+    inbox
         .create_conversation(crate::as_user(
             account,
             "agent-1",
@@ -147,9 +162,16 @@ pub async fn conversation(
 
 /// A ticket for the conversation, through the inbox.
 pub async fn ticket_for(stack: &Stack, account: &str, conversation_id: &str) -> tpb::Ticket {
-    stack
-        .inbox()
-        .await
+    ticket_for_via(stack.inbox().await, account, conversation_id).await
+}
+
+/// [`ticket_for`] through a client of one's own.
+pub async fn ticket_for_via(
+    mut inbox: InboxClient,
+    account: &str,
+    conversation_id: &str,
+) -> tpb::Ticket {
+    inbox
         .create_ticket_for_conversation(crate::as_user(
             account,
             "agent-1",

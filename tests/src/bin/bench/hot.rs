@@ -22,6 +22,15 @@ struct Accounts {
 }
 
 impl Accounts {
+    /// The account caller `worker` writes to.
+    fn of(&self, spread: bool, worker: usize) -> &str {
+        if spread {
+            &self.spread[worker % ACCOUNTS]
+        } else {
+            &self.hot
+        }
+    }
+
     async fn new(bench: &Bench, ticketing: SocketAddr) -> Accounts {
         let mut spread = Vec::with_capacity(ACCOUNTS);
         for _ in 0..ACCOUNTS {
@@ -62,11 +71,7 @@ async fn add_message(bench: &Bench, concurrency: usize, accounts: &Arc<Accounts>
         let (clients, accounts) = (bench.inbox.clone(), accounts.clone());
         move |worker: usize, n: u64| {
             let mut client = client(&clients, worker);
-            let account = if spread {
-                &accounts.spread[worker % ACCOUNTS]
-            } else {
-                &accounts.hot
-            };
+            let account = accounts.of(spread, worker);
             let request = as_user(
                 account,
                 "bench",
@@ -104,11 +109,7 @@ async fn create_ticket(
         let (clients, accounts) = (bench.ticketing.clone(), accounts.clone());
         move |worker: usize, n: u64| {
             let mut client = client(&clients, worker);
-            let account = if spread {
-                &accounts.spread[worker % ACCOUNTS]
-            } else {
-                &accounts.hot
-            };
+            let account = accounts.of(spread, worker);
             let request = as_user(
                 account,
                 "bench",

@@ -204,32 +204,12 @@ impl Bench {
         subject: &str,
         email: &str,
     ) -> ipb::Conversation {
-        self.inbox[0]
-            .clone()
-            .create_conversation(as_user(
-                account,
-                "agent-1",
-                new_conversation(subject, email),
-            ))
-            .await
-            .expect("create conversation")
-            .into_inner()
+        conversation_via(self.inbox[0].clone(), account, subject, email).await
     }
 
     /// A ticket for the conversation, through the inbox.
     pub async fn ticket_for(&self, conversation_id: &str) -> tpb::Ticket {
-        self.inbox[0]
-            .clone()
-            .create_ticket_for_conversation(as_user(
-                &self.account,
-                "agent-1",
-                create_ticket_for(conversation_id),
-            ))
-            .await
-            .expect("create ticket")
-            .into_inner()
-            .ticket
-            .expect("ticket")
+        ticket_for_via(self.inbox[0].clone(), &self.account, conversation_id).await
     }
 
     /// Waits until the inbox has applied every event ticketing logged, so
@@ -709,20 +689,9 @@ async fn total(db: &DatabaseConnection, table: &str) -> i64 {
 
 /// A Starter account, made as the admin tooling makes one.
 pub async fn new_account(ticketing: std::net::SocketAddr) -> String {
-    TicketingServiceClient::new(channel(ticketing).await)
-        .create_account(as_service(
-            "admin",
-            tpb::CreateAccountRequest {
-                request_id: String::new(),
-                account: Some(tpb::Account {
-                    name: "Bench".into(),
-                    tier: tpb::Tier::Starter as i32,
-                    ..Default::default()
-                }),
-            },
-        ))
-        .await
-        .expect("create account")
-        .into_inner()
-        .id
+    account_via(
+        TicketingServiceClient::new(channel(ticketing).await),
+        tpb::Tier::Starter,
+    )
+    .await
 }
