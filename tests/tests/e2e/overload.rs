@@ -153,14 +153,25 @@ async fn health_and_reflection_bypass_admission_control_under_a_flood() {
         })
         .collect();
     let probes = health_checks(stack.ticketing_addr, 200).await;
-    let mut shed = 0;
+    let (mut shed, mut refused_streams) = (0, 0);
     for call in flood {
-        if let Err(status) = call.await.expect("task") {
-            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-            shed += 1;
+        match call.await.expect("task") {
+            Ok(()) => {}
+            Err(status) if status.code() == Code::ResourceExhausted => shed += 1,
+            // 2,000 streams on one connection that allows 256 at a time:
+            // the client and the server count a finishing stream apart for
+            // a moment, so now and then the client opens one too many and
+            // HTTP/2 refuses it (REFUSED_STREAM) before any service sees
+            // it. Nothing was applied, and gRPC treats it as safe to retry.
+            Err(status) if format!("{status:?}").contains("REFUSED_STREAM") => refused_streams += 1,
+            Err(status) => panic!("neither admitted nor shed: {status:?}"),
         }
     }
     assert!(shed > 0, "the flood must hit the limit");
+    assert!(
+        refused_streams < 20,
+        "the connection's stream limit, not admission, refused {refused_streams}"
+    );
     for probe in &probes {
         assert_eq!(
             probe.as_ref().ok(),
@@ -202,6 +213,9 @@ async fn health_and_reflection_bypass_admission_control_under_a_flood() {
             .await
             .unwrap_or_else(|status| panic!("{}: {status:?}", rpc.path));
     }
-    eprintln!("flood of 2,000: {shed} refused; 400 health checks and reflection all served");
+    eprintln!(
+        "flood of 2,000: {shed} shed, {refused_streams} streams refused by HTTP/2; \
+         400 health checks and reflection all served"
+    );
     stack.stop().await;
 }
