@@ -18,6 +18,7 @@ pub mod observe;
 pub mod paging;
 #[cfg(unix)]
 pub mod pools;
+pub mod positional;
 pub mod readiness;
 pub mod refusals;
 pub mod rows;

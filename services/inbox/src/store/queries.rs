@@ -3,6 +3,7 @@
 
 use kit::{
     paging::{self, Cursor},
+    positional::Positional,
     rows,
 };
 use sea_orm::{
@@ -134,12 +135,14 @@ pub async fn list_conversations(
     if let Some(cursor) = after {
         query = query.filter(paging::after_descending(C::CreatedAt, C::Id, cursor));
     }
-    query
+    let rows = query
         .order_by_desc(C::CreatedAt)
         .order_by_desc(C::Id)
         .limit(limit)
+        .into_model::<Positional<conversation::Model>>()
         .all(conn)
-        .await
+        .await?;
+    Ok(rows.into_iter().map(|row| row.0).collect())
 }
 
 /// Oldest first, keyset-paged.
@@ -154,12 +157,14 @@ pub async fn list_messages(
     if let Some(cursor) = after {
         query = query.filter(paging::after_ascending(C::CreatedAt, C::Id, cursor));
     }
-    query
+    let rows = query
         .order_by_asc(C::CreatedAt)
         .order_by_asc(C::Id)
         .limit(limit)
+        .into_model::<Positional<message::Model>>()
         .all(conn)
-        .await
+        .await?;
+    Ok(rows.into_iter().map(|row| row.0).collect())
 }
 
 pub async fn find_ticket_view(
