@@ -25,6 +25,7 @@ mod migration_lock;
 mod migrations;
 mod outages;
 mod overload;
+mod plans;
 mod pools;
 mod replica_failover;
 mod replicas;

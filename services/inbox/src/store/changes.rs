@@ -6,7 +6,6 @@ use proto::{inbox::v1 as pb, ticketing::v1 as tpb};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
@@ -126,13 +125,11 @@ pub async fn read_after(
     after: i64,
     limit: u64,
 ) -> Result<Vec<pb::ConversationChanged>, DbErr> {
-    let rows = conversation_change::Entity::find()
+    let query = conversation_change::Entity::find()
         .filter(conversation_change::Column::AccountId.eq(account_id))
         .filter(conversation_change::Column::Sequence.gt(after))
-        .order_by_asc(conversation_change::Column::Sequence)
-        .limit(limit)
-        .all(conn)
-        .await?;
+        .order_by_asc(conversation_change::Column::Sequence);
+    let rows: Vec<conversation_change::Model> = kit::rows::at_most(conn, query, limit).await?;
     rows.into_iter()
         .map(|row| {
             let conversation =
@@ -192,12 +189,10 @@ pub async fn pending_reports(
     queued_before: i64,
     limit: u64,
 ) -> Result<Vec<outbox::Model>, DbErr> {
-    outbox::Entity::find()
+    let query = outbox::Entity::find()
         .filter(outbox::Column::CreatedAt.lt(queued_before))
-        .order_by_asc(outbox::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await
+        .order_by_asc(outbox::Column::Id);
+    kit::rows::at_most(conn, query, limit).await
 }
 
 pub async fn delete_report(conn: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {

@@ -9,7 +9,6 @@ use kit::{
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
@@ -135,13 +134,8 @@ pub async fn list_conversations(
     if let Some(cursor) = after {
         query = query.filter(paging::after_descending(C::CreatedAt, C::Id, cursor));
     }
-    let rows = query
-        .order_by_desc(C::CreatedAt)
-        .order_by_desc(C::Id)
-        .limit(limit)
-        .into_model::<Positional<conversation::Model>>()
-        .all(conn)
-        .await?;
+    let query = query.order_by_desc(C::CreatedAt).order_by_desc(C::Id);
+    let rows: Vec<Positional<conversation::Model>> = rows::at_most(conn, query, limit).await?;
     Ok(rows.into_iter().map(|row| row.0).collect())
 }
 
@@ -157,13 +151,8 @@ pub async fn list_messages(
     if let Some(cursor) = after {
         query = query.filter(paging::after_ascending(C::CreatedAt, C::Id, cursor));
     }
-    let rows = query
-        .order_by_asc(C::CreatedAt)
-        .order_by_asc(C::Id)
-        .limit(limit)
-        .into_model::<Positional<message::Model>>()
-        .all(conn)
-        .await?;
+    let query = query.order_by_asc(C::CreatedAt).order_by_asc(C::Id);
+    let rows: Vec<Positional<message::Model>> = rows::at_most(conn, query, limit).await?;
     Ok(rows.into_iter().map(|row| row.0).collect())
 }
 

@@ -7,7 +7,6 @@ use prost::Message;
 use proto::ticketing::v1 as pb;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect,
 };
 
 use super::App;
@@ -155,11 +154,9 @@ impl App {
         if let Some(cursor) = &after {
             query = query.filter(property_definition::Column::Name.gt(cursor.id.clone()));
         }
-        let mut rows = query
-            .order_by_asc(property_definition::Column::Name)
-            .limit(page_size + 1)
-            .all(&self.db)
-            .await?;
+        let query = query.order_by_asc(property_definition::Column::Name);
+        let mut rows: Vec<property_definition::Model> =
+            kit::rows::at_most(&self.db, query, page_size + 1).await?;
         let next_page_token = paging::next_page(&mut rows, page_size, |r| paging::Cursor {
             key: 0,
             id: r.name.clone(),

@@ -6,7 +6,7 @@ use prost::Message;
 use proto::ticketing::v1 as pb;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -249,13 +249,11 @@ pub async fn read_after(
     after: i64,
     limit: u64,
 ) -> Result<Vec<pb::Event>, DbErr> {
-    let rows = event::Entity::find()
+    let query = event::Entity::find()
         .filter(event::Column::AccountId.eq(account_id))
         .filter(event::Column::Sequence.gt(after))
-        .order_by_asc(event::Column::Sequence)
-        .limit(limit)
-        .all(conn)
-        .await?;
+        .order_by_asc(event::Column::Sequence);
+    let rows: Vec<event::Model> = kit::rows::at_most(conn, query, limit).await?;
     rows.into_iter().map(decode).collect()
 }
 
@@ -301,11 +299,9 @@ pub async fn history(
         Subject::Ticket(id) => query.filter(event::Column::TicketId.eq(id)),
         Subject::Conversation(id) => query.filter(event::Column::ConversationId.eq(id)),
     };
-    let rows = query
+    let query = query
         .filter(event::Column::Sequence.gt(after))
-        .order_by_asc(event::Column::Sequence)
-        .limit(limit)
-        .all(conn)
-        .await?;
+        .order_by_asc(event::Column::Sequence);
+    let rows: Vec<event::Model> = kit::rows::at_most(conn, query, limit).await?;
     rows.into_iter().map(decode).collect()
 }

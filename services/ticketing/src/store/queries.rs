@@ -6,7 +6,6 @@ use kit::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 
@@ -131,12 +130,10 @@ pub async fn list_pipelines(
             cursor,
         ));
     }
-    query
+    let query = query
         .order_by_asc(pipeline::Column::CreatedAt)
-        .order_by_asc(pipeline::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await
+        .order_by_asc(pipeline::Column::Id);
+    rows::at_most(conn, query, limit).await
 }
 
 pub async fn find_ticket(
@@ -321,12 +318,8 @@ pub async fn list_tickets(
     if let Some(cursor) = after {
         query = query.filter(paging::after_descending(C::CreatedAt, C::Id, cursor));
     }
-    query
-        .order_by_desc(C::CreatedAt)
-        .order_by_desc(C::Id)
-        .limit(limit)
-        .all(conn)
-        .await
+    let query = query.order_by_desc(C::CreatedAt).order_by_desc(C::Id);
+    rows::at_most(conn, query, limit).await
 }
 
 /// Reads a ticket and locks it until the transaction ends (PostgreSQL;
