@@ -9,7 +9,7 @@
 //! against sea-orm's own decoding.
 
 use sea_orm::{
-    DbErr, FromQueryResult, QueryResult,
+    ConnectionTrait, DbErr, FromQueryResult, QueryResult, QueryTrait,
     sqlx::{self, Postgres, Row, Sqlite},
 };
 
@@ -72,4 +72,14 @@ impl<M: ByPosition> FromQueryResult for Positional<M> {
         let mut columns = Columns { row, next: 0 };
         M::decode(&mut columns).map(Positional)
     }
+}
+
+/// [`crate::rows::at_most`], each row decoded by position.
+pub async fn at_most<M: ByPosition>(
+    conn: &impl ConnectionTrait,
+    query: impl QueryTrait,
+    limit: u64,
+) -> Result<Vec<M>, DbErr> {
+    let rows: Vec<Positional<M>> = crate::rows::at_most(conn, query, limit).await?;
+    Ok(rows.into_iter().map(|row| row.0).collect())
 }

@@ -191,3 +191,94 @@ async fn concurrent_calls_with_one_request_id_all_get_the_one_answer() {
     assert_eq!(tickets.len(), 1);
     stack.stop().await;
 }
+
+/// The other paged lists the store serves (messages oldest first, tickets
+/// newest first) walk their pages the same way: each item once, in order.
+#[tokio::test]
+async fn message_and_ticket_lists_page_without_gaps_or_repeats() {
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let mut inbox = stack.inbox().await;
+    let first = conversation(&stack, &account, "Pager", "pager@example.com").await;
+    let mut written = Vec::new();
+    for i in 0..5 {
+        let message = inbox
+            .add_message(as_user(
+                &account,
+                "a",
+                ipb::AddMessageRequest {
+                    conversation_id: first.id.clone(),
+                    message: Some(ipb::Message {
+                        direction: ipb::Direction::Incoming as i32,
+                        author: "pager@example.com".into(),
+                        body: format!("M{i}"),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        written.push(message.id);
+    }
+    let (mut read, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = inbox
+            .list_messages(as_user(
+                &account,
+                "a",
+                ipb::ListMessagesRequest {
+                    conversation_id: first.id.clone(),
+                    page_size: 2,
+                    page_token: token.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        read.extend(page.messages.into_iter().map(|m| m.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    // The conversation's first message came with it, before the five.
+    assert_eq!(read.len(), written.len() + 1, "each message once");
+    assert_eq!(read[1..], written[..], "oldest first");
+    assert_eq!(pages, 3);
+
+    let mut tickets = Vec::new();
+    for i in 0..3 {
+        let c = conversation(&stack, &account, &format!("T{i}"), "pager@example.com").await;
+        tickets.push(ticket_for(&stack, &account, &c.id).await.id);
+    }
+    let mut ticketing = stack.ticketing().await;
+    let (mut listed, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = ticketing
+            .list_tickets(as_user(
+                &account,
+                "a",
+                tpb::ListTicketsRequest {
+                    page_size: 2,
+                    page_token: token.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        listed.extend(page.tickets.into_iter().map(|t| t.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    tickets.reverse();
+    assert_eq!(listed, tickets, "newest first, each once");
+    assert_eq!(pages, 2);
+    stack.stop().await;
+}

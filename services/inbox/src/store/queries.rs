@@ -3,8 +3,7 @@
 
 use kit::{
     paging::{self, Cursor},
-    positional::Positional,
-    rows,
+    positional, rows,
 };
 use sea_orm::{
     ActiveValue::Set,
@@ -135,8 +134,7 @@ pub async fn list_conversations(
         query = query.filter(paging::after_descending(C::CreatedAt, C::Id, cursor));
     }
     let query = query.order_by_desc(C::CreatedAt).order_by_desc(C::Id);
-    let rows: Vec<Positional<conversation::Model>> = rows::at_most(conn, query, limit).await?;
-    Ok(rows.into_iter().map(|row| row.0).collect())
+    positional::at_most(conn, query, limit).await
 }
 
 /// Oldest first, keyset-paged.
@@ -152,8 +150,7 @@ pub async fn list_messages(
         query = query.filter(paging::after_ascending(C::CreatedAt, C::Id, cursor));
     }
     let query = query.order_by_asc(C::CreatedAt).order_by_asc(C::Id);
-    let rows: Vec<Positional<message::Model>> = rows::at_most(conn, query, limit).await?;
-    Ok(rows.into_iter().map(|row| row.0).collect())
+    positional::at_most(conn, query, limit).await
 }
 
 pub async fn find_ticket_view(
