@@ -36,7 +36,13 @@ pub struct Columns<'a> {
     next: usize,
 }
 
-impl Columns<'_> {
+impl<'a> Columns<'a> {
+    /// The row's columns from the first, for a select written by hand
+    /// whose column order its decoder knows.
+    pub fn of(row: &'a QueryResult) -> Self {
+        Self { row, next: 0 }
+    }
+
     /// The next column's value (`Option<T>` for a nullable one).
     pub fn read<T: Value>(&mut self) -> Result<T, DbErr> {
         let index = self.next;
@@ -69,8 +75,7 @@ impl<M: ByPosition> FromQueryResult for Positional<M> {
                 "positional decoding under the prefix {prefix:?}"
             )));
         }
-        let mut columns = Columns { row, next: 0 };
-        M::decode(&mut columns).map(Positional)
+        M::decode(&mut Columns::of(row)).map(Positional)
     }
 }
 

@@ -12,7 +12,7 @@ use sea_orm::{EntityTrait, IntoActiveModel, sea_query::OnConflict};
 use crate::state::{App, from_ticketing};
 use crate::{
     convert,
-    store::{displayed_properties, queries},
+    store::{displayed_properties, queries, sidebar},
 };
 
 /// R11: what the details panel shows until the user chooses.
@@ -63,25 +63,7 @@ impl App {
             displayed_properties::Entity::find_by_id((account_id.to_owned(), user_id.to_owned()))
                 .one(&self.db)
                 .await?;
-        match stored {
-            Some(row) => {
-                let stored = Stored::decode(row.properties.as_slice()).map_err(|err| {
-                    ApiError::internal(format!("displayed properties do not decode: {err}"))
-                })?;
-                Ok((stored.properties, false))
-            }
-            None => Ok((
-                DEFAULT_DISPLAYED
-                    .iter()
-                    .map(|(name, label)| pb::DisplayedValue {
-                        property_name: (*name).to_owned(),
-                        label: (*label).to_owned(),
-                        display_value: String::new(),
-                    })
-                    .collect(),
-                true,
-            )),
-        }
+        displayed_or_default(stored.map(|row| row.properties))
     }
 
     /// R11: validated against ticketing's definitions, ordered, no repeats.
@@ -187,26 +169,25 @@ impl App {
         let id = kit::validate::id(&request.conversation_id, "conversation_id")?;
         let page_size = paging::page_size(request.previous_page_size, "previous_page_size")?;
         let after = paging::decode_token(&request.previous_page_token, "previous_page_token")?;
-        let conversation = self.load_conversation(&self.db, account_id, &id).await?;
+        let sidebar::SidebarRows {
+            conversation,
+            contact,
+            ticket_snapshot,
+            displayed,
+        } = sidebar::read(&self.db, account_id, &id, caller.user_id.as_deref())
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation", &id))?;
         if conversation.deleted_at.is_some() {
             return Err(super::mutate::trashed_error(&id));
         }
-        let contact = queries::find_contact(&self.db, account_id, &conversation.contact_id).await?;
-        let ticket = match &conversation.ticket_id {
-            Some(ticket_id) => {
-                match queries::find_ticket_view(&self.db, account_id, ticket_id).await? {
-                    Some(view) => Some(tpb::Ticket::decode(view.snapshot.as_slice()).map_err(
-                        |err| ApiError::internal(format!("ticket view does not decode: {err}")),
-                    )?),
-                    None => None,
-                }
-            }
-            None => None,
-        };
-        let panel = match ticket {
-            Some(ticket) => {
-                let (choice, _) = self.displayed(caller).await?;
-                Some(panel(ticket, choice))
+        let panel = match ticket_snapshot {
+            Some(snapshot) => {
+                let ticket = tpb::Ticket::decode(snapshot.as_slice()).map_err(|err| {
+                    ApiError::internal(format!("ticket view does not decode: {err}"))
+                })?;
+                // The panel shows the user's choice, so it needs a user.
+                user(caller)?;
+                Some(panel(ticket, displayed_or_default(displayed)?.0))
             }
             None => None,
         };
@@ -238,6 +219,31 @@ impl App {
                 .collect(),
             next_previous_page_token,
         })
+    }
+}
+
+/// The stored choice decoded, or the default (R11) when there is none.
+fn displayed_or_default(
+    stored: Option<Vec<u8>>,
+) -> Result<(Vec<pb::DisplayedValue>, bool), ApiError> {
+    match stored {
+        Some(encoded) => {
+            let stored = Stored::decode(encoded.as_slice()).map_err(|err| {
+                ApiError::internal(format!("displayed properties do not decode: {err}"))
+            })?;
+            Ok((stored.properties, false))
+        }
+        None => Ok((
+            DEFAULT_DISPLAYED
+                .iter()
+                .map(|(name, label)| pb::DisplayedValue {
+                    property_name: (*name).to_owned(),
+                    label: (*label).to_owned(),
+                    display_value: String::new(),
+                })
+                .collect(),
+            true,
+        )),
     }
 }
 

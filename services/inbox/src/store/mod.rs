@@ -7,5 +7,6 @@ pub mod lease;
 pub mod migration;
 mod migration_log_identity;
 pub mod queries;
+pub mod sidebar;
 
 pub use entities::*;

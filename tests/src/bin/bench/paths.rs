@@ -598,15 +598,9 @@ impl Bench {
             let (db, account, target) = (db.clone(), account.clone(), target.clone());
             async move {
                 Some(
-                    raw::context(
-                        &db,
-                        &account,
-                        &target.conversation_id,
-                        &target.contact_id,
-                        &target.ticket_id,
-                    )
-                    .await
-                    .is_ok(),
+                    raw::context(&db, &account, &target.conversation_id, &target.contact_id)
+                        .await
+                        .is_ok(),
                 )
             }
         };
@@ -659,11 +653,11 @@ impl Bench {
             self.conversation(&format!("Earlier {i}"), &email).await;
         }
         let target = self.conversation("Sidebar", &email).await;
-        let ticket = self.ticket_for(&target.id).await;
+        // The sidebar shows a ticket panel only for a ticketed conversation.
+        self.ticket_for(&target.id).await;
         SidebarTarget {
             conversation_id: target.id,
             contact_id: target.contact_id,
-            ticket_id: ticket.id,
         }
     }
 }
@@ -672,7 +666,6 @@ impl Bench {
 pub struct SidebarTarget {
     pub conversation_id: String,
     pub contact_id: String,
-    pub ticket_id: String,
 }
 
 /// The sum of `last_sequence` over every account's row of `table`.

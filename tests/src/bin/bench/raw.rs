@@ -450,38 +450,23 @@ pub async fn assign(
     .map(|_| ())
 }
 
-/// GetConversationContext: the conversation, its contact, its ticket's
-/// view, the caller's displayed properties and the contact's previous
-/// conversations — the same five reads the inbox makes.
+/// GetConversationContext: the conversation with its contact, its ticket's
+/// view and the caller's displayed properties in one statement, then the
+/// contact's previous conversations — the two reads the inbox makes.
 pub async fn context(
     inbox: &DatabaseConnection,
     account: &str,
     conversation_id: &str,
     contact_id: &str,
-    ticket_id: &str,
 ) -> Result<(), DbErr> {
     rows(
         inbox,
-        "SELECT * FROM conversations WHERE id = $1 AND account_id = $2",
-        vec![conversation_id.into(), account.into()],
-    )
-    .await?;
-    rows(
-        inbox,
-        "SELECT * FROM contacts WHERE id = $1 AND account_id = $2",
-        vec![contact_id.into(), account.into()],
-    )
-    .await?;
-    rows(
-        inbox,
-        "SELECT * FROM ticket_views WHERE ticket_id = $1 AND account_id = $2",
-        vec![ticket_id.into(), account.into()],
-    )
-    .await?;
-    rows(
-        inbox,
-        "SELECT * FROM displayed_properties WHERE account_id = $1 AND user_id = 'bench'",
-        vec![account.into()],
+        "SELECT c.*, k.*, v.snapshot, d.properties FROM conversations c \
+         LEFT JOIN contacts k ON k.account_id = c.account_id AND k.id = c.contact_id \
+         LEFT JOIN ticket_views v ON v.account_id = c.account_id AND v.ticket_id = c.ticket_id \
+         LEFT JOIN displayed_properties d ON d.account_id = c.account_id AND d.user_id = 'bench' \
+         WHERE c.account_id = $1 AND c.id = $2",
+        vec![account.into(), conversation_id.into()],
     )
     .await?;
     rows(
