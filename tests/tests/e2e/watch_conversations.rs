@@ -190,3 +190,94 @@ async fn many_watchers_of_one_account_each_get_every_change_once_in_order() {
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn r5_closing_a_ticket_logs_one_change_per_conversation_without_gaps() {
+    // The inbox applies ticketing's close to every conversation of the
+    // ticket in one transaction and appends their changes together, at
+    // consecutive sequences after everything logged before.
+    let stack = Stack::start().await;
+    let account = account(&stack, tpb::Tier::Starter).await;
+    let closed = stage_id(&stack, &account, "Closed").await;
+    let mut ids = Vec::new();
+    for name in ["A", "B", "C"] {
+        ids.push(
+            conversation(&stack, &account, name, "three@example.com")
+                .await
+                .id,
+        );
+    }
+    let ticket = ticket_for(&stack, &account, &ids[0]).await;
+    for id in &ids[1..] {
+        add_to_ticket(&stack, &account, id, &ticket.id).await;
+    }
+    stack
+        .ticketing()
+        .await
+        .update_ticket(as_user(
+            &account,
+            "x",
+            move_to_stage(&ticket.id, &closed, ""),
+        ))
+        .await
+        .expect("close");
+    for id in &ids {
+        conversation_becomes(&stack, &account, id, "R5 close", is_closed).await;
+    }
+    let mut stream = stack
+        .inbox()
+        .await
+        .watch_conversations(as_user(
+            &account,
+            "ui",
+            ipb::WatchConversationsRequest { after_sequence: 0 },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut log = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("the stream keeps delivering")
+            .expect("open")
+            .expect("message");
+        match message.kind {
+            Some(ipb::watch_conversations_response::Kind::Change(change)) => log.push(change),
+            Some(ipb::watch_conversations_response::Kind::HeadSequence(head))
+                if log.last().is_some_and(|c| c.sequence == head) =>
+            {
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        log.iter().map(|c| c.sequence).collect::<Vec<_>>(),
+        (1..=log.len() as i64).collect::<Vec<_>>(),
+        "the log is gap-free"
+    );
+    let (before, last_three) = log.split_at(log.len() - 3);
+    let mut closed_ids: Vec<String> = last_three
+        .iter()
+        .map(|c| {
+            let conversation = c.conversation.clone().expect("snapshot");
+            assert!(is_closed(&conversation), "R5: the change logs the close");
+            conversation.id
+        })
+        .collect();
+    closed_ids.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(
+        closed_ids, expected,
+        "one change per conversation of the ticket"
+    );
+    assert!(
+        before
+            .iter()
+            .all(|c| !is_closed(c.conversation.as_ref().expect("snapshot"))),
+        "nothing was closed before the ticket"
+    );
+    stack.stop().await;
+}

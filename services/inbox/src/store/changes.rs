@@ -5,7 +5,8 @@ use prost::Message;
 use proto::{inbox::v1 as pb, ticketing::v1 as tpb};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Statement,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
@@ -30,7 +31,8 @@ impl Pending {
     }
 
     /// Appends every pending entry, in the order the changes were made:
-    /// per account one head bump and one insert.
+    /// per account one head bump and one insert (one statement on
+    /// PostgreSQL).
     pub async fn append(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         let mut accounts: Vec<&str> = Vec::new();
         for (row, _) in &self.0 {
@@ -39,40 +41,47 @@ impl Pending {
             }
         }
         for account_id in accounts {
-            let entries: Vec<_> = self
+            let entries = self
                 .0
                 .iter()
                 .filter(|(row, _)| row.account_id == account_id)
+                .map(|(row, kind)| Entry {
+                    conversation_id: &row.id,
+                    kind: *kind,
+                    snapshot: row.encode_to_vec(),
+                })
                 .collect();
-            let count = entries.len() as i64;
-            let last = bump_head(conn, account_id, count).await?;
-            let now = kit::time::now_micros();
-            let rows = entries.iter().enumerate().map(|(i, (row, kind))| {
-                conversation_change::ActiveModel {
-                    account_id: Set(row.account_id.clone()),
-                    sequence: Set(last - count + 1 + i as i64),
-                    conversation_id: Set(row.id.clone()),
-                    kind: Set(*kind as i32),
-                    snapshot: Set(row.encode_to_vec()),
-                    created_at: Set(now),
-                }
-            });
-            conversation_change::Entity::insert_many(rows)
-                .exec_without_returning(conn)
-                .await?;
+            write_entries(conn, account_id, entries).await?;
         }
         Ok(())
     }
 }
 
-/// Creates or moves the account's head by `count` in one statement and
-/// returns the new last sequence.
-async fn bump_head(
+/// One entry of the log, before it has its sequence.
+struct Entry<'a> {
+    conversation_id: &'a str,
+    kind: pb::ConversationChangeKind,
+    snapshot: Vec<u8>,
+}
+
+/// Moves the account's head by the number of entries (creating it on the
+/// account's first change) and writes the entries at the sequences it
+/// passed; returns the last. The head row stays locked until commit, and
+/// every other writer of the account waits for it, so on PostgreSQL both
+/// are one statement: a second round trip under the lock would be paid by
+/// every queued writer. SQLite, which cannot modify rows in a `WITH`, has
+/// one writer at a time anyway.
+async fn write_entries(
     conn: &impl ConnectionTrait,
     account_id: &str,
-    count: i64,
+    entries: Vec<Entry<'_>>,
 ) -> Result<i64, DbErr> {
-    Ok(change_head::Entity::insert(change_head::ActiveModel {
+    let count = entries.len() as i64;
+    let now = kit::time::now_micros();
+    if conn.get_database_backend() == DbBackend::Postgres {
+        return write_entries_in_one(conn, account_id, entries, now).await;
+    }
+    let last = change_head::Entity::insert(change_head::ActiveModel {
         account_id: Set(account_id.to_owned()),
         last_sequence: Set(count),
     })
@@ -86,7 +95,78 @@ async fn bump_head(
     )
     .exec_with_returning(conn)
     .await?
-    .last_sequence)
+    .last_sequence;
+    let rows = entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| conversation_change::ActiveModel {
+            account_id: Set(account_id.to_owned()),
+            sequence: Set(last - count + 1 + i as i64),
+            conversation_id: Set(entry.conversation_id.to_owned()),
+            kind: Set(entry.kind as i32),
+            snapshot: Set(entry.snapshot),
+            created_at: Set(now),
+        });
+    conversation_change::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(last)
+}
+
+async fn write_entries_in_one(
+    conn: &impl ConnectionTrait,
+    account_id: &str,
+    entries: Vec<Entry<'_>>,
+    now: i64,
+) -> Result<i64, DbErr> {
+    use std::fmt::Write;
+    let count = entries.len() as i64;
+    let mut values: Vec<sea_orm::Value> = vec![account_id.into(), count.into(), now.into()];
+    let mut rows = String::new();
+    for (position, entry) in entries.into_iter().enumerate() {
+        let n = values.len();
+        let separator = if position == 0 { "" } else { ", " };
+        // Only placeholders and the entry's position go into the text.
+        let _ = write!(
+            rows,
+            "{separator}({}, ${}, ${}, ${})",
+            position + 1,
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        values.extend([
+            entry.conversation_id.into(),
+            (entry.kind as i32).into(),
+            entry.snapshot.into(),
+        ]);
+    }
+    let sql = format!(
+        "WITH head AS (\
+           INSERT INTO change_heads (account_id, last_sequence) VALUES ($1, $2) \
+           ON CONFLICT (account_id) DO UPDATE \
+           SET last_sequence = change_heads.last_sequence + EXCLUDED.last_sequence \
+           RETURNING last_sequence) \
+         INSERT INTO conversation_changes \
+           (account_id, sequence, conversation_id, kind, snapshot, created_at) \
+         SELECT $1, head.last_sequence - $2 + entry.position, entry.conversation_id, \
+           entry.kind, entry.snapshot, $3 \
+         FROM head, (VALUES {rows}) AS entry (position, conversation_id, kind, snapshot) \
+         RETURNING sequence"
+    );
+    let written = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    let mut last = None;
+    for row in &written {
+        let sequence: i64 = row.try_get_by_index(0)?;
+        last = Ord::max(last, Some(sequence));
+    }
+    last.ok_or(DbErr::RecordNotInserted)
 }
 
 /// Appends a change of `row` (the conversation as it is after the change)
@@ -98,18 +178,12 @@ pub async fn append(
     row: &pb::Conversation,
     kind: pb::ConversationChangeKind,
 ) -> Result<i64, DbErr> {
-    let sequence = bump_head(conn, &row.account_id, 1).await?;
-    conversation_change::Entity::insert(conversation_change::ActiveModel {
-        account_id: Set(row.account_id.clone()),
-        sequence: Set(sequence),
-        conversation_id: Set(row.id.clone()),
-        kind: Set(kind as i32),
-        snapshot: Set(row.encode_to_vec()),
-        created_at: Set(kit::time::now_micros()),
-    })
-    .exec(conn)
-    .await?;
-    Ok(sequence)
+    let entry = Entry {
+        conversation_id: &row.id,
+        kind,
+        snapshot: row.encode_to_vec(),
+    };
+    write_entries(conn, &row.account_id, vec![entry]).await
 }
 
 pub async fn head(conn: &impl ConnectionTrait, account_id: &str) -> Result<i64, DbErr> {
