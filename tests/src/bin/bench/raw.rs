@@ -45,6 +45,8 @@ pub(crate) async fn rows<C: ConnectionTrait>(
 /// account's head in `heads` by their number, then insert them at the new
 /// sequences. `insert` names the table and its columns, the account and the
 /// sequence first; each row gives the values of the other columns.
+/// (The inbox's change log is appended in one statement on PostgreSQL, as
+/// the inbox does: [`append_changes`].)
 async fn append_to_log(
     tx: &DatabaseTransaction,
     heads: &str,
@@ -90,7 +92,7 @@ pub(crate) async fn append_changes(
     conversation_ids: &[String],
     now: i64,
 ) -> Result<(), DbErr> {
-    let rows = conversation_ids
+    let rows: Vec<Vec<Value>> = conversation_ids
         .iter()
         .map(|id| {
             vec![
@@ -101,6 +103,33 @@ pub(crate) async fn append_changes(
             ]
         })
         .collect();
+    if tx.get_database_backend() == DatabaseBackend::Postgres && !rows.is_empty() {
+        // The head bump and the entries in one statement, so no round trip
+        // is made while holding the head (the inbox's change log does the
+        // same).
+        let count = rows.len() as i64;
+        let mut values: Vec<Value> = vec![count.into(), account.into()];
+        let mut tuples = Vec::with_capacity(rows.len());
+        for (position, row) in (1..).zip(rows) {
+            let first = values.len() + 1;
+            let placeholders: Vec<String> = (first..first + row.len())
+                .map(|n| format!("${n}"))
+                .collect();
+            tuples.push(format!("({position}, {})", placeholders.join(", ")));
+            values.extend(row);
+        }
+        let sql = format!(
+            "WITH head AS (UPDATE change_heads SET last_sequence = last_sequence + $1 \
+             WHERE account_id = $2 RETURNING last_sequence) \
+             INSERT INTO conversation_changes \
+             (account_id, sequence, conversation_id, kind, snapshot, created_at) \
+             SELECT $2, head.last_sequence - $1 + e.position, e.conversation_id, e.kind, \
+             e.snapshot, e.created_at FROM head, (VALUES {}) \
+             AS e (position, conversation_id, kind, snapshot, created_at)",
+            tuples.join(", ")
+        );
+        return exec(tx, &sql, values).await.map(|_| ());
+    }
     append_to_log(
         tx,
         "change_heads",
