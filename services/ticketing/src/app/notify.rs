@@ -73,15 +73,19 @@ impl App {
         let stale = before.as_ref().is_some_and(|b| b.version >= report.version);
         // Lock the ticket before the facts row, in the order every other
         // writer takes them (ticket, then conversation rows).
-        if let Some(ticket_id) = before.as_ref().and_then(|b| b.ticket_id.as_deref()) {
-            queries::find_ticket_for_update(&txn, account_id, ticket_id).await?;
-        }
+        let locked = match before.as_ref().and_then(|b| b.ticket_id.as_deref()) {
+            Some(ticket_id) => queries::find_ticket_for_update(&txn, account_id, ticket_id).await?,
+            None => None,
+        };
         let held = queries::record_facts(
             &txn,
             facts_row(account_id, &report.conversation, report.version),
         )
         .await?;
         let ticket = match &held.ticket_id {
+            // Locked by this transaction since it was read: it is as read.
+            Some(id) if locked.as_ref().is_some_and(|t| &t.id == id) => locked,
+            // Linked to another ticket in between (or newly): lock that one.
             Some(id) => queries::find_ticket_for_update(&txn, account_id, id).await?,
             None => None,
         };
