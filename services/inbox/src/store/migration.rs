@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(kit::idempotency::migration::Migration),
             Box::new(super::migration_log_identity::Migration),
+            Box::new(super::migration_expand_contact_index::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ pub mod changes;
 pub mod entities;
 pub mod lease;
 pub mod migration;
+mod migration_expand_contact_index;
 mod migration_log_identity;
 pub mod queries;
 pub mod sidebar;
