@@ -218,12 +218,9 @@ mod tests {
     /// move, so the batch applies nothing, and the stored value is reread.
     #[tokio::test]
     async fn a_remembered_cursor_moved_by_another_consumer_applies_nothing() {
-        let file = std::env::temp_dir().join(format!("inbox-consumer-{}.db", kit::new_id()));
-        let url = format!("sqlite://{}?mode=rwc", file.display());
-        let db = kit::db::open::<crate::store::migration::Migrator>(&url, 1)
-            .await
-            .expect("open");
-        let config = crate::Config::for_database(&url, "http://127.0.0.1:1");
+        let scratch = crate::store::Scratch::open("consumer").await;
+        let db = scratch.db.clone();
+        let config = crate::Config::for_database(&scratch.url, "http://127.0.0.1:1");
         let app = App::new(db.clone(), db, config).expect("app");
         assert!(
             queries::advance_cursor(&app.db, "a", 0, (5, 0))
@@ -244,6 +241,5 @@ mod tests {
         assert_eq!(outcome, Applied::Duplicate);
         assert_eq!(queries::cursor_of(&app.db, "a").await.expect("read"), 5);
         assert_eq!(cursors.get("a"), Some(5));
-        let _ = std::fs::remove_file(&file);
     }
 }

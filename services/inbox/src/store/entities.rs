@@ -284,11 +284,8 @@ mod tests {
     /// nullable columns both set and NULL.
     #[tokio::test]
     async fn positional_decoding_reads_what_sea_orm_reads() {
-        let file = std::env::temp_dir().join(format!("inbox-positional-{}.db", kit::new_id()));
-        let url = format!("sqlite://{}?mode=rwc", file.display());
-        let db = kit::db::open::<crate::store::migration::Migrator>(&url, 1)
-            .await
-            .expect("open");
+        let scratch = crate::store::Scratch::open("positional").await;
+        let db = scratch.db.clone();
         let assigned = conversation::Model {
             id: "c1".into(),
             account_id: "a".into(),
@@ -351,6 +348,5 @@ mod tests {
             .expect("read")
             .map(|row| row.0);
         assert_eq!(by_position, Some(note));
-        let _ = std::fs::remove_file(&file);
     }
 }

@@ -11,3 +11,30 @@ pub mod queries;
 pub mod sidebar;
 
 pub use entities::*;
+
+/// A migrated SQLite file of a unit test's own, removed when dropped.
+#[cfg(test)]
+pub(crate) struct Scratch {
+    pub db: sea_orm::DatabaseConnection,
+    pub url: String,
+    file: std::path::PathBuf,
+}
+
+#[cfg(test)]
+impl Scratch {
+    pub async fn open(label: &str) -> Self {
+        let file = std::env::temp_dir().join(format!("inbox-{label}-{}.db", kit::new_id()));
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let db = kit::db::open::<migration::Migrator>(&url, 1)
+            .await
+            .expect("open");
+        Self { db, url, file }
+    }
+}
+
+#[cfg(test)]
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}

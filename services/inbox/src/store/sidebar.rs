@@ -6,7 +6,7 @@
 
 use kit::positional::{ByPosition, Columns};
 use sea_orm::{
-    ConnectionTrait, DbErr, Iterable,
+    ConnectionTrait, DbErr, Iden, Iterable,
     sea_query::{Condition, Expr, ExprTrait, Query},
 };
 
@@ -41,39 +41,28 @@ pub async fn read(
         .from(Conversation)
         .left_join(
             contact::Entity,
-            Condition::all()
-                .add(
-                    Expr::col((contact::Entity, contact::Column::AccountId))
-                        .equals((Conversation, C::AccountId)),
-                )
-                .add(
-                    Expr::col((contact::Entity, contact::Column::Id))
-                        .equals((Conversation, C::ContactId)),
-                ),
+            of_its_account(
+                contact::Entity,
+                contact::Column::AccountId,
+                Expr::col((contact::Entity, contact::Column::Id))
+                    .equals((Conversation, C::ContactId)),
+            ),
         )
         .left_join(
             ticket_view::Entity,
-            Condition::all()
-                .add(
-                    Expr::col((ticket_view::Entity, ticket_view::Column::AccountId))
-                        .equals((Conversation, C::AccountId)),
-                )
-                .add(
-                    Expr::col((ticket_view::Entity, ticket_view::Column::TicketId))
-                        .equals((Conversation, C::TicketId)),
-                ),
+            of_its_account(
+                ticket_view::Entity,
+                ticket_view::Column::AccountId,
+                Expr::col((ticket_view::Entity, ticket_view::Column::TicketId))
+                    .equals((Conversation, C::TicketId)),
+            ),
         )
         .left_join(
             displayed_properties::Entity,
-            Condition::all()
-                .add(
-                    Expr::col((
-                        displayed_properties::Entity,
-                        displayed_properties::Column::AccountId,
-                    ))
-                    .equals((Conversation, C::AccountId)),
-                )
-                .add(match user_id {
+            of_its_account(
+                displayed_properties::Entity,
+                displayed_properties::Column::AccountId,
+                match user_id {
                     Some(user_id) => Expr::col((
                         displayed_properties::Entity,
                         displayed_properties::Column::UserId,
@@ -81,7 +70,8 @@ pub async fn read(
                     .eq(user_id),
                     // A call that names no user has no choice to read.
                     None => Expr::value(false),
-                }),
+                },
+            ),
         )
         .and_where(Expr::col((Conversation, C::AccountId)).eq(account_id))
         .and_where(Expr::col((Conversation, C::Id)).eq(conversation_id));
@@ -96,6 +86,20 @@ pub async fn read(
         ticket_snapshot: columns.read()?,
         displayed: columns.read()?,
     }))
+}
+
+/// A joined row of the conversation's own account that also meets `on`.
+fn of_its_account<T, A>(table: T, account: A, on: Expr) -> Condition
+where
+    T: Iden + Copy + 'static,
+    A: Iden + 'static,
+{
+    Condition::all()
+        .add(
+            Expr::col((table, account))
+                .equals((conversation::Entity, conversation::Column::AccountId)),
+        )
+        .add(on)
 }
 
 /// The contact's columns, all NULL when the join found none.
@@ -130,11 +134,8 @@ mod tests {
     /// that is missing comes back as none rather than as an error.
     #[tokio::test]
     async fn one_statement_reads_each_part_of_the_sidebar() {
-        let file = std::env::temp_dir().join(format!("inbox-sidebar-{}.db", kit::new_id()));
-        let url = format!("sqlite://{}?mode=rwc", file.display());
-        let db = kit::db::open::<crate::store::migration::Migrator>(&url, 1)
-            .await
-            .expect("open");
+        let scratch = crate::store::Scratch::open("sidebar").await;
+        let db = scratch.db.clone();
         let contact = contact::Model {
             id: "k".into(),
             account_id: "a".into(),
@@ -232,7 +233,5 @@ mod tests {
                 .expect("read")
                 .is_none()
         );
-        drop(db);
-        let _ = std::fs::remove_file(file);
     }
 }
