@@ -371,13 +371,11 @@ pub async fn close_ticket(
     .await?;
     exec(
         &tx,
-        "INSERT INTO ticket_views (ticket_id, account_id, version, snapshot, updated_at) \
-         VALUES ($1, $2, 2, $3, $4) ON CONFLICT (ticket_id) DO UPDATE SET \
-         version = excluded.version, snapshot = excluded.snapshot, updated_at = excluded.updated_at \
-         WHERE ticket_views.version < excluded.version",
+        UPSERT_VIEW,
         vec![
             ticket_id.into(),
             account.into(),
+            2i64.into(),
             SNAPSHOT.to_vec().into(),
             now.into(),
         ],
@@ -392,8 +390,9 @@ pub async fn close_ticket(
 
 /// AssignConversation with owner sync: in the inbox the new owner, the
 /// outbox report and a change-log entry; in ticketing the idempotency key,
-/// the reported owner, the ticket's owner and an event; then the report
-/// leaves the outbox.
+/// the reported owner, the ticket's owner and an event; then, back in the
+/// inbox, the report leaves the outbox and the sidebar's view of the ticket
+/// takes its new owner (the inbox applies it from ticketing's event).
 pub async fn assign(
     inbox: &DatabaseConnection,
     ticketing: &DatabaseConnection,
@@ -461,23 +460,55 @@ pub async fn assign(
         ],
     )
     .await?;
-    exec(
-        &tx,
-        "UPDATE tickets SET owner_id = $1, updated_at = $2, version = version + 1 WHERE id = $3",
-        vec![owner.into(), now.into(), ticket_id.into()],
-    )
-    .await?;
+    let ticket_version = tx
+        .query_one_raw(statement(
+            tx.get_database_backend(),
+            "UPDATE tickets SET owner_id = $1, updated_at = $2, version = version + 1 \
+             WHERE id = $3 RETURNING version",
+            vec![owner.into(), now.into(), ticket_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("ticket".into()))?
+        .try_get_by_index::<i64>(0)?;
     append_events(&tx, account, ticket_id, 1, now).await?;
     tx.commit().await?;
 
-    exec(
-        inbox,
-        "DELETE FROM outbox WHERE id = $1",
-        vec![report_id.into()],
-    )
-    .await
-    .map(|_| ())
+    let view = vec![
+        ticket_id.into(),
+        account.into(),
+        ticket_version.into(),
+        SNAPSHOT.to_vec().into(),
+        now.into(),
+    ];
+    if inbox.get_database_backend() == DatabaseBackend::Postgres {
+        // Both in one statement and one commit: the least this step needs.
+        let mut values = view;
+        values.push(report_id.into());
+        exec(
+            inbox,
+            &format!("WITH sent AS (DELETE FROM outbox WHERE id = $6) {UPSERT_VIEW}"),
+            values,
+        )
+        .await
+        .map(|_| ())
+    } else {
+        let tx = inbox.begin().await?;
+        exec(
+            &tx,
+            "DELETE FROM outbox WHERE id = $1",
+            vec![report_id.into()],
+        )
+        .await?;
+        exec(&tx, UPSERT_VIEW, view).await?;
+        tx.commit().await
+    }
 }
+
+/// The sidebar's view of a ticket, replaced only by a newer version.
+const UPSERT_VIEW: &str = "INSERT INTO ticket_views (ticket_id, account_id, version, snapshot, updated_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_id) DO UPDATE SET \
+     version = excluded.version, snapshot = excluded.snapshot, updated_at = excluded.updated_at \
+     WHERE ticket_views.version < excluded.version";
 
 /// GetConversationContext: the conversation with its contact, its ticket's
 /// view and the caller's displayed properties in one statement, then the
