@@ -1,9 +1,9 @@
 //! `ticketing`: serves until SIGTERM or SIGINT, then drains; `ticketing migrate`
 //! only migrates. The life cycle itself is `kit::service::main`.
 
-/// glibc's allocator spent a sixth of the inbox's CPU under read load
-/// (BENCHMARKS, sixth round); mimalloc's per-thread heaps suit tokio's
-/// worker threads handing buffers to one another.
+/// The inbox's allocator, for the same reason (its `main.rs`): both
+/// services hand buffers between tokio's worker threads, which mimalloc's
+/// per-thread heaps suit (docs/decisions.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

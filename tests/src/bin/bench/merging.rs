@@ -153,9 +153,6 @@ async fn merge(
     tx.commit().await?;
 
     let tx = inbox.begin().await?;
-    let placeholders: Vec<String> = (0..conversations.len())
-        .map(|i| format!("${}", i + 4))
-        .collect();
     let mut values: Vec<Value> = vec![primary.into(), now.into(), account.into()];
     values.extend(conversations.iter().map(|id| id.clone().into()));
     exec(
@@ -163,7 +160,7 @@ async fn merge(
         &format!(
             "UPDATE conversations SET ticket_id = $1, version = version + 1, updated_at = $2 \
              WHERE account_id = $3 AND id IN ({})",
-            placeholders.join(", ")
+            raw::placeholders(4, conversations.len())
         ),
         values,
     )

@@ -19,6 +19,15 @@ pub fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Sta
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// `$first, $first+1, …`: `count` placeholders from `first` on, for a
+/// tuple or an `IN (…)` list of a statement built at run time.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) async fn exec<C: ConnectionTrait>(
     db: &C,
     sql: &str,
@@ -45,8 +54,8 @@ pub(crate) async fn rows<C: ConnectionTrait>(
 /// account's head in `heads` by their number, then insert them at the new
 /// sequences. `insert` names the table and its columns, the account and the
 /// sequence first; each row gives the values of the other columns.
-/// (The inbox's change log is appended in one statement on PostgreSQL, as
-/// the inbox does: [`append_changes`].)
+/// (On PostgreSQL the inbox's change log takes one statement instead, as in
+/// the inbox: [`append_changes`].)
 async fn append_to_log(
     tx: &DatabaseTransaction,
     heads: &str,
@@ -73,11 +82,10 @@ async fn append_to_log(
     let mut tuples = Vec::with_capacity(rows.len());
     let mut values: Vec<Value> = Vec::new();
     for (sequence, row) in (last - count + 1..).zip(rows) {
-        let first = values.len() + 1;
-        let placeholders: Vec<String> = (first..first + 2 + row.len())
-            .map(|n| format!("${n}"))
-            .collect();
-        tuples.push(format!("({})", placeholders.join(", ")));
+        tuples.push(format!(
+            "({})",
+            placeholders(values.len() + 1, 2 + row.len())
+        ));
         values.extend([account.into(), sequence.into()]);
         values.extend(row);
     }
@@ -111,11 +119,8 @@ pub(crate) async fn append_changes(
         let mut values: Vec<Value> = vec![count.into(), account.into()];
         let mut tuples = Vec::with_capacity(rows.len());
         for (position, row) in (1..).zip(rows) {
-            let first = values.len() + 1;
-            let placeholders: Vec<String> = (first..first + row.len())
-                .map(|n| format!("${n}"))
-                .collect();
-            tuples.push(format!("({position}, {})", placeholders.join(", ")));
+            let row_values = placeholders(values.len() + 1, row.len());
+            tuples.push(format!("({position}, {row_values})"));
             values.extend(row);
         }
         let sql = format!(
@@ -354,9 +359,6 @@ pub async fn close_ticket(
     tx.commit().await?;
 
     let tx = inbox.begin().await?;
-    let placeholders: Vec<String> = (0..conversations.len())
-        .map(|i| format!("${}", i + 3))
-        .collect();
     let mut values: Vec<Value> = vec![now.into(), account.into()];
     values.extend(conversations.iter().map(|id| id.clone().into()));
     let closed = exec(
@@ -364,7 +366,7 @@ pub async fn close_ticket(
         &format!(
             "UPDATE conversations SET status = 2, version = version + 1, updated_at = $1 \
              WHERE account_id = $2 AND status = 1 AND id IN ({})",
-            placeholders.join(", ")
+            placeholders(3, conversations.len())
         ),
         values,
     )
