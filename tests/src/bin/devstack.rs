@@ -10,6 +10,7 @@
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use kit::shutdown::Shutdown;
+use tokio::net::TcpListener;
 type Outcome = Result<(), String>;
 
 #[tokio::main]
@@ -39,14 +40,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let bind = |addr| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|err| format!("cannot listen on {addr}: {err}"))
-    };
     let (ticketing_listener, inbox_listener) = match (
-        bind(ticketing_config.listen).await,
-        bind(inbox_config.listen).await,
+        listen(ticketing_config.listen, PORT_RELEASE).await,
+        listen(inbox_config.listen, PORT_RELEASE).await,
     ) {
         (Ok(t), Ok(i)) => (t, i),
         (Err(err), _) | (_, Err(err)) => {
@@ -105,6 +101,46 @@ async fn main() -> ExitCode {
     code
 }
 
+/// Linux keeps a closed connection's port for 60 s (TIME_WAIT); a margin.
+const PORT_RELEASE: Duration = Duration::from_secs(65);
+
+/// Listens on `addr`, failing at once if another process listens there. A
+/// port nobody listens on can still be held by a client connection closed
+/// within the last minute: `cargo test` just before leaves thousands of
+/// them on ports picked at random, 50051 and 50052 among them. That wait
+/// ends by itself, so it is waited out, up to `patience`, and said.
+async fn listen(addr: SocketAddr, patience: Duration) -> Result<TcpListener, String> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut said = false;
+    loop {
+        let err = match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(err) => err,
+        };
+        if err.kind() != std::io::ErrorKind::AddrInUse {
+            return Err(format!("cannot listen on {addr}: {err}"));
+        }
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Err(format!(
+                "cannot listen on {addr}: another process listens there"
+            ));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "cannot listen on {addr}: a closed connection (TIME_WAIT) still holds the port after {} s",
+                patience.as_secs()
+            ));
+        }
+        if !said {
+            eprintln!(
+                "devstack: {addr} is held by a connection closed within the last minute (TIME_WAIT); waiting for the kernel to release it"
+            );
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 fn flatten(joined: Result<Outcome, tokio::task::JoinError>) -> Outcome {
     joined.unwrap_or_else(|err| Err(format!("panicked: {err}")))
 }
@@ -135,4 +171,59 @@ fn banner((ticketing, inbox): (SocketAddr, SocketAddr), development: bool) {
         "token mode: send -H 'authorization: Bearer <jwt>' (docs/security.md)"
     };
     println!("\n  ticketing  {ticketing}\n  inbox      {inbox}\n\n  {hint}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_port_another_process_listens_on_fails_at_once() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        let started = std::time::Instant::now();
+        let err = listen(addr, Duration::from_secs(30))
+            .await
+            .expect_err("the port is taken");
+        assert!(err.contains("another process listens there"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// The state `cargo test` leaves behind: the client side of a closed
+    /// connection holds its port for a minute, with nobody listening.
+    #[tokio::test]
+    async fn a_port_held_by_a_closed_connection_is_waited_for() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let server = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = tokio::net::TcpSocket::new_v4().expect("socket");
+        client.bind(port).expect("bind the client to the port");
+        let stream = client
+            .connect(server.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (accepted, _) = server.accept().await.expect("accept");
+        // The side that closes first keeps the port in TIME_WAIT.
+        drop(stream);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(accepted);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let started = std::time::Instant::now();
+        let err = listen(port, Duration::from_secs(1))
+            .await
+            .expect_err("TIME_WAIT holds the port for a minute");
+        assert!(err.contains("TIME_WAIT"), "{err}");
+        assert!(started.elapsed() >= Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_free_port_is_listened_on() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let listener = listen(port, Duration::from_secs(1)).await.expect("listen");
+        assert_eq!(listener.local_addr().expect("addr"), port);
+    }
 }
